@@ -12,14 +12,16 @@ the best efficiencies and bandwidths below, the *slow* end the worst. With ``thr
 the peak is one core's ($P / 4$); the efficiency is assumed not to depend on threads.
 
 Efficiency calibration (:data:`COMPUTE_EFFICIENCY`): MobileNetV2 (width 1.0, 224x224)
-costs 300M multiply-adds = 0.60 GFLOP (Sandler et al. 2018, Table 4; 2 FLOPs per
+costs 300M multiply-adds = 0.60 GFLOP ({cite}`sandler2018mobilenetv2`, Table 4; 2 FLOPs per
 multiply-add as in :mod:`ecodistill.models.cost`). On a Raspberry Pi it ran in 72.6 ms in
 PyTorch eager fp32 and 10.9 ms with ExecuTorch/XNNPACK fp32 (numbers recorded in the
 project's tooling notes, ../shared/TOOLING.md), i.e. 8.3 and 55 GFLOP/s: 5.4 % and 36 %
 of the Pi 5 peak. Dividing by the Pi 5 peak (not the Pi 4's) is the conservative choice
 -- 55 GFLOP/s would be 57 % of a Pi 4's peak. Cross-check: the PyTorch Pi tutorial's
 MobileNetV2 at 30 frames/s on a Pi 4 ({cite}`rice2022realtimepi`, int8, 4 threads) is
-18 GFLOP/s, 16-19 % of the Pi 4 fp32 peak, inside the range.
+18 GFLOP/s, 16-19 % of the Pi 4 fp32 peak, inside the range; so is XNNPACK's own published
+Pi 4 number ({cite}`xnnpack_readme`: MobileNetV2 fp32 in 44 ms on 4 threads, 13.6 GFLOP/s,
+12-14 % of the Pi 4 peak; :data:`PUBLISHED_PI4_CHECKS`).
 
 int8: a Pi 4's Cortex-A72 lacks the Armv8.2 dot-product instructions (SDOT/UDOT,
 {cite}`arm_a64_sdot`), so int8 speed-ups measured on x86 are *not* projected onto it
@@ -69,10 +71,14 @@ PI4 = PiSpec("Raspberry Pi 4", 4, (96.0, 115.2), (4.8, 5.5), sdot=False)
 PI5 = PiSpec("Raspberry Pi 5", 4, (153.6, 153.6), (5.0, 5.0), sdot=True)
 PIS = {"pi4": PI4, "pi5": PI5}
 
-#: MobileNetV2 1.0/224 forward cost (Sandler et al. 2018): 300M multiply-adds.
+#: MobileNetV2 1.0/224 forward cost ({cite}`sandler2018mobilenetv2`, Table 4): 300M multiply-adds.
 MOBILENETV2_FLOPS = 2 * 300e6
 #: Measured MobileNetV2 latencies on a Raspberry Pi, 4 threads (../shared/TOOLING.md).
 MOBILENETV2_MS = {"pytorch_eager_fp32": 72.6, "xnnpack_fp32": 10.9}
+#: Published Pi 4 MobileNetV2 latencies (ms, 4 threads) that the calibrated range must contain:
+#: the PyTorch tutorial's 30 frames/s ({cite}`rice2022realtimepi`, int8) and XNNPACK's README
+#: ({cite}`xnnpack_readme`, fp32, BCM2711).
+PUBLISHED_PI4_CHECKS = {"pytorch_tutorial_int8": 1000 / 30, "xnnpack_readme_fp32": 44.0}
 #: Share of the peak a runtime reaches (low: PyTorch eager, high: XNNPACK), see module doc.
 COMPUTE_EFFICIENCY = (MOBILENETV2_FLOPS / (MOBILENETV2_MS["pytorch_eager_fp32"] / 1e3) / (PI5.peak_gflops[0] * GFLOP),
                       MOBILENETV2_FLOPS / (MOBILENETV2_MS["xnnpack_fp32"] / 1e3) / (PI5.peak_gflops[0] * GFLOP))

@@ -75,6 +75,13 @@ def test_pi_projection_reproduces_its_calibration():
     assert one[0] == pytest.approx(4 * fast)
 
 
+def test_pi_projection_range_contains_published_pi4_mobilenetv2():
+    """The calibrated range must contain independent published Pi 4 timings (not used to fit it)."""
+    for name, ms in pi.PUBLISHED_PI4_CHECKS.items():
+        fast, slow = pi.project(pi.MOBILENETV2_FLOPS, 1e3, "pi4", threads=4)
+        assert fast <= ms <= slow, (name, ms, fast, slow)
+
+
 def test_pi_projection_memory_bound_int8_and_errors():
     fast, slow = pi.project(1e3, 5e9, "pi4", threads=4)  # 5 GB per map: bandwidth decides
     assert slow == pytest.approx(1e3 * 5e9 / (pi.PI4.copy_gbs[0] * 1e9 * pi.MEMORY_EFFICIENCY[0]))
