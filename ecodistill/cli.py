@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "ecodistill.distill",
     "ecodistill.fluxnet",
     "ecodistill.bench",
+    "ecodistill.compressed",
 )
 
 

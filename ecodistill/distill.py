@@ -51,7 +51,7 @@ def _run_name(scfg: StudentConfig, dcfg: DistillConfig, tag: str) -> str:
     return f"{base}-{tag}"
 
 
-def _train_loader(ws: Workspace, dcfg: DistillConfig, seed: int, batch_size: int, target: str):
+def train_loader(ws: Workspace, dcfg: DistillConfig, seed: int, batch_size: int, target: str):
     """The training loader a mode needs (offline: with the teacher's cached predictions)."""
     common = dict(shuffle=True, seed=seed, batch_size=batch_size, label_years=dcfg.label_years, target=target)
     if dcfg.mode != "offline" or dcfg.loss in LIVE_TEACHER_LOSSES:
@@ -102,7 +102,7 @@ def train_student(ws: Workspace, scfg: StudentConfig, dcfg: DistillConfig, seed:
                                                                          alpha=0.1))}
     elif live is not None:
         kwargs = {"teacher": live}
-    result = fit(model, _train_loader(ws, dcfg, seed, cfg.batch_size, target),
+    result = fit(model, train_loader(ws, dcfg, seed, cfg.batch_size, target),
                  ws.loader("val", batch_size=cfg.batch_size), loss_fn, cfg, lat_weights=ws.lat_weights,
                  val_loss_fn=masked_mse_loss, device=ws.device, progress=False, **kwargs)
     rows = []

@@ -15,6 +15,7 @@ Explained in book/intro.md ("How results flow into the book").
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 from pathlib import Path
@@ -123,6 +124,18 @@ def write_run(profile: str, rows: list[Mapping[str, Any]], config: Mapping[str, 
 def has_run(profile: str, run_id: str) -> bool:
     """True when ``results/<profile>/runs/<run_id>.csv`` exists."""
     return (runs_dir(profile) / f"{run_id}.csv").is_file()
+
+
+def read_run_config(profile: str, run_id: str) -> dict:
+    """The config saved with a run (``results/<profile>/runs/<run_id>.json``).
+
+    Raises:
+        FileNotFoundError: when the run has no config file.
+    """
+    path = runs_dir(profile) / f"{run_id}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no config for run {run_id!r} in {runs_dir(profile)}")
+    return json.loads(path.read_text())
 
 
 def read_runs(profile: str, **where: Any) -> pd.DataFrame:

@@ -95,3 +95,49 @@ def test_pi_projection_memory_bound_int8_and_errors():
         pi.project(1e9, 1e6, "pi4", threads=8)
     table = pi.projection_table(pd.DataFrame({"model": ["a"], "flops_per_map": [1e9], "bytes_per_map": [1e6]}))
     assert len(table) == 4 and (table.projected_fast_ms < table.projected_slow_ms).all()
+
+
+def _student_run(profile, run_id, r2, n_params, method="kd-mse-offline", config=None):
+    from ecodistill import runs
+
+    meta = {"run_id": run_id, "target": "ndvi", "kind": "student", "init": "distilled", "method": method,
+            "family": "afno", "n_params": n_params, "seed": 0}
+    runs.write_run(profile, runs.make_rows(meta, [("test", "global", "r2", r2)]), config or {})
+
+
+def test_chapter_table_and_targets_pair_latency_with_trained_and_int8_skill(tmp_path, monkeypatch):
+    """Skill comes from the student's own final runs; the int8 target needs the matching
+    compressed run and is judged on speed-up and relative R² loss together."""
+    monkeypatch.setenv("ECODISTILL_RESULTS", str(tmp_path))
+    src = "kd-mse-offline-afno_xs_from_teacher-final-0123456789"
+    _student_run("smoke", src, 0.80, 1000)
+    _student_run("smoke", "kd-mse-offline-afno_xs_from_teacher-final-1111111111", 0.70, 1000)  # seed 1
+    _student_run("smoke", "kd-mse-offline-afno_xs_from_teacher-noextra-2222222222", 0.10, 1000)  # a control
+    _student_run("smoke", "kd-mse-offline-afno_xs_from_teacher-int8ortstatic-3333333333", 0.796, 1000,
+                 "kd-mse-offline+int8ortstatic", {"source_run_id": src})
+    _student_run("smoke", "kd-mse-offline-afno_xs_from_teacher-pruned50kd-4444444444", 0.75, 600,
+                 "kd-mse-offline+pruned50kd", {"source_run_id": src})
+    base = {"run_id": "r", "kind": "student", "n_params": 1000, "flops_per_map": 1e6, "bytes_per_map": 1e5,
+            "grid": "24x48", "threads": 1, "batch": 1, "device": "cpu", "cpu": "x", "p90_ms": 1, "n": 20,
+            "versions": "{}"}
+    t = pd.DataFrame([
+        {**base, "model": "teacher", "kind": "teacher", "runtime": "torch", "dtype": "fp32", "median_ms": 600.0},
+        {**base, "model": "afno_xs", "runtime": "torch", "dtype": "fp32", "median_ms": 10.0},
+        {**base, "model": "afno_xs", "runtime": "onnxruntime", "dtype": "fp32", "median_ms": 8.0},
+        {**base, "model": "afno_xs", "runtime": "onnxruntime", "dtype": "int8-static", "median_ms": 4.0},
+        {**base, "model": "afno_xs-pruned50", "n_params": 600, "runtime": "torch", "dtype": "fp32",
+         "median_ms": 7.0},
+    ])
+    table = pi.chapter_table("smoke", t).set_index("model")
+    assert table.loc["afno_xs", "test_r2"] == pytest.approx(0.75)  # mean of the two final seeds only
+    assert table.loc["afno_xs-pruned50", "test_r2"] == pytest.approx(0.75)
+    assert math.isnan(table.loc["teacher", "test_r2"])
+    assert table.loc["afno_xs", "int8_r2_loss_pct"] == pytest.approx(0.5)
+    goals = pi.targets("smoke", table.reset_index(), t).set_index("target")
+    assert goals.loc[">= 50x faster than the teacher (1 thread, PyTorch fp32)", "value"] == "60.0x"
+    joint = goals.loc["int8 >= 1.5x faster with <= 1 % loss of test R²"]
+    assert joint["met"] == "met" and joint["value"] == "2.00x, R² loss 0.50 %"
+    _student_run("smoke", "kd-mse-offline-afno_xs_from_teacher-int8ortstatic-3333333333", 0.70, 1000,
+                 "kd-mse-offline+int8ortstatic", {"source_run_id": src})  # now int8 costs 12.5 % of R²
+    goals = pi.targets("smoke", pi.chapter_table("smoke", t), t).set_index("target")
+    assert goals.loc["int8 >= 1.5x faster with <= 1 % loss of test R²", "met"] == "not met"

@@ -104,7 +104,31 @@ def test_reported_distilled_student_is_kept_and_loads(ws, teacher):
     scfg = ws.cfg.student(ws.cfg.headline_student)
     res = train_student(ws, scfg, DistillConfig(loss="mse", alpha=0.5), seed=0, tag="final", keep_model=True)
     path = results_dir("smoke") / "students" / f"{res.run_id}.pt"
-    model, meta = load_checkpoint(path)
+    model, _ = load_checkpoint(path)
     x = ws.example_x(1)
     with torch.no_grad():
         assert torch.allclose(model(x), res.model.cpu().eval()(x), atol=1e-6)
+
+
+def test_compressed_students_are_evaluated_and_resume(ws, teacher):
+    """int8 / pruned+distilled variants of the kept student get test runs of their own."""
+    pytest.importorskip("onnxruntime")
+    from ecodistill.compressed import compressed_skill, evaluate_compressed, reported_students
+
+    assert reported_students("smoke"), "the previous test keeps one distilled student"
+    ids = evaluate_compressed("smoke", "cpu", prune_amount=0.5, only=("int8torchdyn", "int8ortstatic", "pruned"))
+    table = compressed_skill("smoke")
+    table = table[table["source_run_id"].str.startswith("kd-mse-offline-")]  # the matrix's kind of student
+    assert sorted(table["variant"]) == ["int8ortstatic", "int8torchdyn", "pruned50kd"]
+    assert len(ids) >= 3 and table["r2_fp32"].notna().all()
+    src = runs.read_runs("smoke", run_id=table["source_run_id"].iloc[0], split="test", region="global",
+                         metric="r2")
+    assert table["r2_fp32"].iloc[0] == pytest.approx(src["value"].iloc[0])
+    int8 = table[table["variant"].str.startswith("int8")]
+    assert (int8["r2"] - int8["r2_fp32"]).abs().max() < 0.05  # int8 barely moves a small model
+    frame = runs.read_runs("smoke", run_id=[i for i in ids if i.startswith("kd-mse-offline-")], split="test",
+                           region="global", metric="r2")
+    by_method = frame.set_index("method")
+    pruned = by_method.filter(like="+pruned50kd", axis=0)
+    assert len(pruned) == 1 and pruned["n_params"].iloc[0] < by_method.filter(like="+int8", axis=0)["n_params"].iloc[0]
+    assert evaluate_compressed("smoke", "cpu", only=("int8torchdyn", "int8ortstatic", "pruned")) == []

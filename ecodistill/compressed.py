@@ -1,0 +1,269 @@
+"""Test skill of compressed students: int8, fp16 and pruned with distillation fine-tuning.
+
+:mod:`ecodistill.bench` measures how fast a compressed model is; this module measures what
+the compression costs in skill. Each reported distilled student (seed 0, kept by
+:func:`ecodistill.distill.save_student`) is reloaded, compressed with
+:mod:`ecodistill.compress`, run over the test years through the same workspace as every
+other run, and recorded as a run of its own:
+
+* ``int8torchdyn``  -- PyTorch dynamic int8 (``nn.Linear`` weights int8, activations per call);
+* ``int8ortdyn``    -- ONNX Runtime dynamic int8;
+* ``int8ortstatic`` -- ONNX Runtime static int8 (QDQ), calibrated on real inputs of the
+  training years (never the test years);
+* ``fp16``          -- weights cast to float16;
+* ``pruned<p>kd``   -- structured L1 pruning of ``p`` % of the hidden units, then
+  fine-tuning with the student's own distillation objective (prune, then retrain the
+  survivors, as in Deep Compression {cite}`han2016deep`, with the teacher as the target).
+
+The run id is ``kd-<loss>-<mode>-<student>_from_teacher-<variant>-<hash>`` (the variant sits
+where other runs have their tag, so :mod:`ecodistill.report` keeps these runs out of the
+distilled-vs-scratch comparison) and ``method`` is the source's plus ``+<variant>``.
+Finished runs are skipped, so the command resumes.
+
+Explained in book/generated/05_pi_timings.ipynb.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from . import compress, runs
+from .config import PROFILES, DistillConfig
+from .models import load_checkpoint
+from .objectives import make_objective
+from .pipeline import Workspace, open_workspace
+from .teacher import load_teacher_predictions, teacher_record
+from .train import fit, masked_mse_loss
+from .utils import results_dir, seed_everything
+
+#: Compression variants in the order they are run; ``pruned`` takes the amount as a suffix.
+VARIANTS = ("int8torchdyn", "int8ortdyn", "int8ortstatic", "fp16", "pruned")
+#: The bench's (runtime, dtype) of each int8 variant (to pair skill with latency).
+BENCH_KIND = {"int8torchdyn": ("torch", "int8-dynamic"), "int8ortdyn": ("onnxruntime", "int8-dynamic"),
+              "int8ortstatic": ("onnxruntime", "int8-static")}
+
+
+class OrtModule(nn.Module):
+    """An ONNX Runtime session behind the ``nn.Module`` call: ``(b, c, H, W)`` fp32 in and out."""
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        super().__init__()
+        self.session = compress.ort_session(path, threads)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input_name: x.detach().cpu().numpy().astype(np.float32)})[0]
+        return torch.from_numpy(out)
+
+
+def calibration_batches(ws: Workspace, n_batches: int = 8, batch_size: int = 8, seed: int = 0) -> list[np.ndarray]:
+    """``n_batches`` input batches ``(batch_size, c_in, h, w)`` drawn from the training years."""
+    out = []
+    for batch in ws.loader("train", shuffle=True, seed=seed, batch_size=batch_size):
+        out.append(batch["x"].numpy())
+        if len(out) == n_batches:
+            break
+    if not out:
+        raise ValueError("calibration_batches: the training split is empty")
+    return out
+
+
+def reported_students(profile: str) -> list[tuple[str, Path]]:
+    """``(run_id, checkpoint)`` of every kept distilled student (``results/<profile>/students``)."""
+    folder = results_dir(profile) / "students"
+    return [(p.stem, p) for p in sorted(folder.glob("*.pt"))] if folder.is_dir() else []
+
+
+def distil_finetune(ws: Workspace, model: nn.Module, dcfg: DistillConfig, seed: int,
+                    epochs: int | None = None, lr_scale: float = 0.3) -> nn.Module:
+    """Fine-tune a pruned student with its distillation objective on the cached teacher outputs.
+
+    Objectives that need the live teacher (online, feature losses) fall back to offline
+    output matching (MSE) at the same ``alpha``: see :func:`finetune_objective`.
+    ``epochs`` defaults to a third of the profile's student budget; the learning rate is
+    ``lr_scale`` times the profile's (fine-tuning starts from trained weights).
+    """
+    from .distill import train_loader
+
+    dcfg = finetune_objective(dcfg)
+
+    base = ws.cfg.student_train
+    cfg = ws.train_cfg("student_train", seed, lr=base.lr * lr_scale,
+                       epochs=epochs or max(1, base.epochs // 3), warmup_frac=0.0)
+    seed_everything(seed)
+    loss_fn = make_objective(dcfg, model, None, ws.example_x(), seed)
+    fit(model, train_loader(ws, dcfg, seed, cfg.batch_size, "ndvi"), ws.loader("val", batch_size=cfg.batch_size),
+        loss_fn, cfg, lat_weights=ws.lat_weights, val_loss_fn=masked_mse_loss, device=ws.device, progress=False)
+    return model.cpu().eval()
+
+
+def finetune_objective(dcfg: DistillConfig) -> DistillConfig:
+    """The student's own objective when it runs on cached teacher outputs, else offline MSE."""
+    from .distill import LIVE_TEACHER_LOSSES
+
+    if dcfg.mode == "offline" and dcfg.loss not in LIVE_TEACHER_LOSSES:
+        return dcfg
+    return replace(dcfg, mode="offline", loss="mse")
+
+
+def variant_names(prune_amount: float = 0.5, only: tuple[str, ...] | None = None) -> list[str]:
+    """The variants to run, e.g. ``["int8torchdyn", ..., "pruned50kd"]`` (``only`` filters by
+    the names of :data:`VARIANTS`)."""
+    chosen = [v for v in VARIANTS if not only or v in only]
+    return [f"pruned{round(prune_amount * 100)}kd" if v == "pruned" else v for v in chosen]
+
+
+def make_variant(variant: str, ws: Workspace, model: nn.Module, dcfg: DistillConfig, seed: int,
+                 workdir: Path, prune_amount: float = 0.5) -> tuple[nn.Module, dict]:
+    """``(compressed model, info)`` of one variant of a trained student (``model`` is not changed).
+
+    The ONNX export is written once into ``workdir`` and shared by the ONNX variants.
+
+    Raises:
+        ValueError: for an unknown variant, or pruning a model with no prunable layer pair.
+    """
+    model = model.cpu().eval()
+    example = ws.example_x(2)
+    if variant == "int8torchdyn":
+        return compress.quantize_dynamic_torch(model), {}
+    if variant == "fp16":
+        return compress.cast_weights(model, "fp16"), {}
+    if variant.startswith("pruned"):
+        pruned, info = compress.prune_structured(model, prune_amount, example,
+                                                 finetune_fn=lambda m: distil_finetune(ws, m, dcfg, seed))
+        ft = finetune_objective(dcfg)
+        return pruned, {**info, "finetune_objective": {"loss": ft.loss, "mode": ft.mode, "alpha": ft.alpha}}
+    onnx = workdir / "fp32.onnx"
+    diff = compress.export_onnx(model, example, onnx)["max_abs_diff"] if not onnx.is_file() else float("nan")
+    if variant == "int8ortdyn":
+        return OrtModule(compress.quantize_onnx_dynamic(onnx, workdir / "int8d.onnx")), {"onnx_max_abs_diff": diff}
+    if variant == "int8ortstatic":
+        path = compress.quantize_onnx_static(onnx, workdir / "int8s.onnx", calibration_batches(ws))
+        return OrtModule(path), {"calibration": "8 batches of 8 training-year days"}
+    raise ValueError(f"unknown compression variant {variant!r}: choose one of {VARIANTS}")
+
+
+def _source_meta(profile: str, run_id: str) -> dict:
+    """The source run's metadata row (kind, method, family, params, FLOPs, alpha, seed ...)."""
+    frame = runs.read_runs(profile, run_id=run_id, split="test", region="global", metric="r2")
+    if frame.empty:
+        raise FileNotFoundError(f"student checkpoint {run_id} has no test result in results/{profile}/runs: "
+                                "rerun `python -m ecodistill matrix` for this profile")
+    return frame.iloc[0].to_dict()
+
+
+def evaluate_compressed(profile: str, device: str = "cpu", prune_amount: float = 0.5,
+                        only: tuple[str, ...] | None = None, log: Callable[[str], object] = print) -> list[str]:
+    """Compress every reported distilled student and record its test skill; returns run ids.
+
+    Args:
+        profile: whose ``results/<profile>/students`` to compress.
+        device: where the pruned students are fine-tuned (inference of compressed models is CPU).
+        prune_amount: share of hidden units removed by the pruning variant.
+        only: restrict to these variants (names as in :data:`VARIANTS`, ``pruned`` for pruning).
+        log: receives one line per skipped or recorded variant.
+    """
+    ws = open_workspace(profile, device)
+    teacher_ready = (teacher_record(profile) or {}).get("dataset_hash") == ws.dataset_hash
+    teacher_test = load_teacher_predictions(ws, "test") if teacher_ready else None
+    ids = []
+    for src_id, path in reported_students(profile):
+        model, meta = load_checkpoint(path)
+        config = meta["run"]
+        if config.get("dataset_hash") != ws.dataset_hash:
+            log(f"skip {src_id}: made on dataset {config.get('dataset_hash')}, not {ws.dataset_hash}")
+            continue
+        src = _source_meta(profile, src_id)
+        dcfg = DistillConfig(**config["distill"])
+        name = src_id.rsplit("-", 2)[0]  # drop "-final-<hash>"
+        with tempfile.TemporaryDirectory() as tmp:
+            for variant in variant_names(prune_amount, only):
+                run_config = {**config, "role": "compressed", "source_run_id": src_id, "variant": variant,
+                              "prune_amount": prune_amount if variant.startswith("pruned") else None}
+                run_id = runs.make_run_id(f"{name}-{variant}", run_config)
+                if runs.has_run(profile, run_id):
+                    continue
+                try:
+                    compressed, info = make_variant(variant, ws, model, dcfg, int(src["seed"]), Path(tmp),
+                                                    prune_amount)
+                except ValueError as err:  # e.g. nothing to prune in this architecture
+                    log(f"  {src_id} {variant}: skipped ({err})")
+                    continue
+                ids.append(_record(ws, run_id, name, variant, compressed, src, run_config, info, teacher_test))
+                log(f"  {src_id} {variant}: recorded {run_id}")
+    return ids
+
+
+def _record(ws: Workspace, run_id: str, name: str, variant: str, model: nn.Module, src: dict,
+            config: dict, info: dict, teacher_test: np.ndarray | None) -> str:
+    """Predict the test years with a compressed model and write its run."""
+    y_hat = ws.predict(model, "test") if not isinstance(model, OrtModule) else _predict_cpu(ws, model)
+    rows = ws.evaluate(y_hat, "test", teacher_pred=teacher_test, monthly=False)
+    pruned = variant.startswith("pruned")
+    n_params, flops = ws.model_cost(model) if pruned else (int(src["n_params"]), float(src["flops_per_map"]))
+    meta = {"run_id": run_id, "kind": "student", "init": "distilled", "method": f"{src['method']}+{variant}",
+            "family": src["family"], "n_params": n_params, "flops_per_map": flops, "alpha": src["alpha"],
+            "label_years": src["label_years"], "teacher_run_id": src.get("teacher_run_id", ""),
+            "seed": int(src["seed"])}
+    return ws.record(f"{name}-{variant}", meta, rows, {**config, "compression": info})
+
+
+def _predict_cpu(ws: Workspace, model: nn.Module) -> np.ndarray:
+    """Test-year predictions of a CPU-only module (ONNX Runtime), in NDVI units."""
+    from .train import predict
+
+    return predict(model, ws.loader("test", batch_size=32), "cpu", dtype=torch.float32)
+
+
+def compressed_skill(profile: str) -> pd.DataFrame:
+    """One row per compressed run: source run, variant, test R² of both and the relative loss.
+
+    Columns: ``source_run_id, student, variant, r2_fp32, r2, r2_loss_pct`` where
+    ``r2_loss_pct = 100 (R²_fp32 - R²_variant) / R²_fp32`` on the test years.
+    """
+    from .report import parse_run_id
+
+    r2 = runs.read_runs(profile, target="ndvi", split="test", region="global", metric="r2")
+    cols = ["source_run_id", "student", "variant", "r2_fp32", "r2", "r2_loss_pct"]
+    if r2.empty:
+        return pd.DataFrame(columns=cols)
+    by_id = r2.drop_duplicates("run_id").set_index("run_id")["value"]
+    rows = []
+    for run_id in by_id.index:
+        student, tag = parse_run_id(run_id)
+        if not any(tag.startswith(v) for v in VARIANTS):
+            continue
+        cfg = runs.read_run_config(profile, run_id)
+        base = by_id.get(cfg.get("source_run_id"), np.nan)
+        rows.append({"source_run_id": cfg.get("source_run_id"), "student": student, "variant": tag,
+                     "r2_fp32": base, "r2": by_id[run_id], "r2_loss_pct": 100 * (base - by_id[run_id]) / base})
+    return pd.DataFrame(rows, columns=cols).sort_values(["student", "variant"]).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- CLI
+def _cmd(args: argparse.Namespace) -> int:
+    ids = evaluate_compressed(args.profile, args.device, args.prune, tuple(args.only) if args.only else None)
+    table = compressed_skill(args.profile)
+    print(json.dumps({"new_runs": len(ids)}))
+    print(table.round(4).to_string(index=False) if len(table) else "no compressed runs")
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    """Add ``compressed-skill``."""
+    p = subparsers.add_parser("compressed-skill", help="test skill of int8 / fp16 / pruned+distilled students",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="smoke", choices=PROFILES)
+    p.add_argument("--device", default="cpu", help="where pruned students are fine-tuned (cpu or cuda)")
+    p.add_argument("--prune", type=float, default=0.5, help="share of hidden units removed (0..1)")
+    p.add_argument("--only", nargs="+", choices=VARIANTS, help="run only these variants")
+    p.set_defaults(func=_cmd)
