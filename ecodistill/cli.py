@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 COMMAND_MODULES = (
@@ -43,14 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Errors that carry a message for the user (bad input, missing files): printed without a
+#: traceback unless ``ECODISTILL_DEBUG=1``.
+USER_ERRORS = (ValueError, FileNotFoundError, ImportError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run the chosen command; returns the exit code."""
+    """Parse ``argv`` and run the chosen command; returns the exit code (2 for a user error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as err:
+        if os.environ.get("ECODISTILL_DEBUG") == "1":
+            raise
+        print(f"python -m ecodistill {args.command}: error: {err}\n"
+              "(set ECODISTILL_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -75,3 +75,17 @@ def test_timings_merge_replaces_same_key(store):
     with pytest.raises(ValueError, match="latency"):
         runs.write_timings("smoke", [row | {"median_ms": 0.0}])
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_cli_reports_user_errors_without_traceback(capsys, monkeypatch):
+    """A bad input exits with code 2 and one readable line; ECODISTILL_DEBUG=1 re-raises."""
+    from ecodistill.cli import main
+
+    monkeypatch.delenv("ECODISTILL_DEBUG", raising=False)
+    monkeypatch.setenv("ECODISTILL_DATA", "/nonexistent/era5_ndvi.nc")
+    assert main(["distill", "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "ECODISTILL_DATA=/nonexistent/era5_ndvi.nc: no such dataset" in err and "Traceback" not in err
+    monkeypatch.setenv("ECODISTILL_DEBUG", "1")
+    with pytest.raises(FileNotFoundError):
+        main(["distill", "--profile", "smoke"])
