@@ -2,11 +2,12 @@
 
 ``smoke`` runs inside the chapter in well under a minute on 2 cores (one fold, two seeds,
 two small students, few epochs); ``cpu`` is the reported CPU run (every fold, 3 seeds,
-three student sizes; measured in the chapter and the README); ``full`` adds seeds (5), a
-year of driver history and a larger teacher search (5 ensemble members, 400 trees, 800
-boosting rounds) at the same student sizes, so that it runs on 2 CPU cores in under an hour
-(a 4th, 384-wide student would cost ~7x the 144-wide one: pass ``student_widths`` to add it
-on a GPU). Explained in book/generated/06_fluxnet.ipynb.
+three student sizes; measured in the chapter and the README); ``full`` adds seeds (5
+instead of 3) and larger tree ensembles in the teacher search (400 trees, 800 boosting
+rounds) at the same student sizes and driver history, so that it runs on 2 CPU cores in
+about an hour. Longer histories and larger students cost more than they fit on a CPU
+(a 384-wide student ~7x the 144-wide one, a 12-month history ~2x per network): pass
+``student_widths`` / ``history`` overrides on a GPU. Explained in book/generated/06_fluxnet.ipynb.
 """
 from __future__ import annotations
 
@@ -133,8 +134,7 @@ def flux_profile(name: str, **overrides: Any) -> FluxConfig:
                   "teacher_width": 64, "teacher_depth": 2, "teacher_members": 1, "teacher_epochs": 20,
                   "student_widths": (16, 48), "epochs": 10, "patience": 5, "batch_size": 512},
         "cpu": {},
-        "full": {"seeds": (0, 1, 2, 3, 4), "history": 12, "rf_trees": 400, "gbm_iter": 800,
-                 "teacher_members": 5, "device": "auto"},
+        "full": {"seeds": (0, 1, 2, 3, 4), "rf_trees": 400, "gbm_iter": 800, "device": "auto"},
     }
     if name not in presets:
         raise ValueError(f"unknown FLUXNET profile {name!r}: choose one of {FLUX_PROFILES}")
