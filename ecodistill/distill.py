@@ -146,21 +146,32 @@ def selection_path(profile: str):
     return results_dir(profile) / "selection.json"
 
 
-def select_settings(ws: Workspace, seed: int = 0) -> dict:
-    """Choose alpha and loss (distilled) and the learning rate (scratch) on the validation years.
+#: Learning-rate multipliers each arm re-tries around its own best setting (stage 3 of
+#: :func:`select_settings`).
+LR_REFINE = (0.5, 2.0, 4.0)
 
-    The distilled search tries every alpha with the MSE output loss, then every loss at the
-    best alpha; the scratch search gets the same number of trials, spread over learning-rate
-    multipliers (log-spaced around the profile's value). Tuning runs are evaluated on the
-    validation years only.
+
+def select_settings(ws: Workspace, seed: int = 0) -> dict:
+    """Choose alpha, loss and learning rate (distilled) and the learning rate (scratch) on the
+    validation years, with the same number of trials for both arms.
+
+    1. Distilled: every alpha with the MSE output loss, then every loss at the best alpha.
+    2. Scratch: as many learning-rate multipliers, log-spaced from 0.25 to 4 around the
+       profile's value.
+    3. Both arms: their best setting re-tried at ``LR_REFINE`` times their own best
+       multiplier (tag ``tunelr``), so that neither arm is held back by a learning rate
+       that suits the profile's budget badly, and a scratch optimum on the edge of its grid
+       is followed beyond it.
+
+    Tuning runs are evaluated on the validation years only.
     """
     scfg = ws.cfg.student(ws.cfg.headline_student)
     trials: list[dict] = []
 
-    def trial(dcfg, lr_scale=1.0):
-        res = train_student(ws, scfg, dcfg, seed, tag="tune", lr_scale=lr_scale, splits=("val",))
-        trials.append({"mode": dcfg.mode, "loss": dcfg.loss, "alpha": dcfg.alpha, "lr_scale": lr_scale,
-                       "val_rmse": res.val_rmse, "run_id": res.run_id})
+    def trial(dcfg, lr_scale=1.0, stage="alpha", tag="tune"):
+        res = train_student(ws, scfg, dcfg, seed, tag=tag, lr_scale=lr_scale, splits=("val",))
+        trials.append({"stage": stage, "mode": dcfg.mode, "loss": dcfg.loss, "alpha": dcfg.alpha,
+                       "lr_scale": lr_scale, "val_rmse": res.val_rmse, "run_id": res.run_id})
         return res.val_rmse
 
     alpha_scores = {a: trial(DistillConfig(loss="mse", alpha=a)) for a in ws.cfg.alphas}
@@ -168,28 +179,41 @@ def select_settings(ws: Workspace, seed: int = 0) -> dict:
     loss_scores = {"mse": alpha_scores[best_alpha]}
     for name in ws.cfg.losses:
         if name != "mse":
-            loss_scores[name] = trial(DistillConfig(loss=name, alpha=best_alpha))
+            loss_scores[name] = trial(DistillConfig(loss=name, alpha=best_alpha), stage="loss")
     best_loss = min(loss_scores, key=loss_scores.get)
     n_trials = len(alpha_scores) + len(loss_scores) - 1
     scales = np.geomspace(0.25, 4.0, n_trials) if n_trials > 1 else np.array([1.0])
-    lr_scores = {float(s): trial(DistillConfig(mode="scratch"), float(s)) for s in scales}
-    best_lr = min(lr_scores, key=lr_scores.get)
+    scratch = DistillConfig(mode="scratch")
+    lr_scores = {float(s): trial(scratch, float(s), stage="lr-grid") for s in scales}
+    kd_best = DistillConfig(loss=best_loss, alpha=best_alpha)
+    kd_lr = {1.0: loss_scores[best_loss]}
+    scratch_centre = min(lr_scores, key=lr_scores.get)
+    for m in LR_REFINE:
+        kd_lr[m] = trial(kd_best, m, stage="lr-refine", tag="tunelr")
+        lr_scores[scratch_centre * m] = trial(scratch, scratch_centre * m, stage="lr-refine", tag="tunelr")
     selection = {"student": scfg.name, "seed": seed, "alpha": best_alpha, "loss": best_loss,
-                 "scratch_lr_scale": best_lr, "n_trials_each": n_trials, "trials": trials}
+                 "kd_lr_scale": min(kd_lr, key=kd_lr.get), "scratch_lr_scale": min(lr_scores, key=lr_scores.get),
+                 "n_trials_each": n_trials + len(LR_REFINE), "trials": trials}
     atomic_write_json(selection_path(ws.profile), selection)
     return selection
 
 
+def best_distilled(selection: dict) -> tuple[DistillConfig, float]:
+    """The selected distillation setting and its learning-rate multiplier."""
+    return (DistillConfig(loss=selection["loss"], alpha=selection["alpha"]),
+            float(selection.get("kd_lr_scale", 1.0)))
+
+
 def run_final(ws: Workspace, selection: dict) -> list[str]:
     """Every student size x {scratch, distilled} x seeds on the test years (5 seeds at the headline)."""
-    best = DistillConfig(loss=selection["loss"], alpha=selection["alpha"])
+    best, kd_lr = best_distilled(selection)
     ids = []
     for scfg in ws.cfg.students:
         seeds = ws.cfg.headline_seeds if scfg.name == ws.cfg.headline_student else ws.cfg.seeds
         for seed in seeds:
             ids.append(train_student(ws, scfg, DistillConfig(mode="scratch"), seed,
                                      lr_scale=selection["scratch_lr_scale"]).run_id)
-            ids.append(train_student(ws, scfg, best, seed).run_id)
+            ids.append(train_student(ws, scfg, best, seed, lr_scale=kd_lr).run_id)
     return ids
 
 
@@ -207,17 +231,18 @@ def run_controls(ws: Workspace, selection: dict) -> list[str]:
     * label budgets: scratch and distilled with only the last N training years labelled.
     """
     scfg = ws.cfg.student(ws.cfg.headline_student)
-    best = DistillConfig(loss=selection["loss"], alpha=selection["alpha"])
+    best, kd_lr = best_distilled(selection)
     scratch = DistillConfig(mode="scratch")
     lr = selection["scratch_lr_scale"]
     ids = []
     for seed in ws.cfg.seeds:
         ids.append(train_student(ws, scfg, scratch, seed, lr_scale=lr, target="ndvi_true", tag="noisefree").run_id)
-        ids.append(train_student(ws, scfg, replace(best, extra_unlabeled=False), seed, tag="noextra").run_id)
+        ids.append(train_student(ws, scfg, replace(best, extra_unlabeled=False), seed, lr_scale=kd_lr,
+                                 tag="noextra").run_id)
         for years in label_budgets(ws)[:-1]:  # "all years" is the final run itself
             ids.append(train_student(ws, scfg, replace(scratch, label_years=years), seed, lr_scale=lr,
                                      tag=f"budget{years}").run_id)
-            ids.append(train_student(ws, scfg, replace(best, label_years=years), seed,
+            ids.append(train_student(ws, scfg, replace(best, label_years=years), seed, lr_scale=kd_lr,
                                      tag=f"budget{years}").run_id)
     return ids
 

@@ -246,6 +246,27 @@ def loss_ablation(frame: pd.DataFrame, selection: dict | None = None) -> pd.Data
     return out.sort_values("val_rmse").reset_index(drop=True)
 
 
+def lr_trials(selection: dict | None) -> pd.DataFrame:
+    """Every learning-rate trial of both arms at their selected setting, from ``selection``.
+
+    Distilled: the chosen (loss, alpha) at the profile's learning rate and at the refinement
+    multipliers; scratch: its log-spaced grid and its refinement around the grid's best.
+    Columns: ``arm, lr_scale, val_rmse, stage, chosen``.
+    """
+    trials = pd.DataFrame((selection or {}).get("trials", []))
+    cols = ["arm", "lr_scale", "val_rmse", "stage", "chosen"]
+    if trials.empty or "stage" not in trials:
+        return pd.DataFrame(columns=cols)
+    kd = trials[(trials["mode"] != "scratch") & (trials["loss"] == selection["loss"])
+                & np.isclose(trials["alpha"], selection["alpha"])]
+    kd = kd[(kd["stage"] == "lr-refine") | np.isclose(kd["lr_scale"], 1.0)].drop_duplicates("lr_scale")
+    scratch = trials[trials["mode"] == "scratch"]
+    out = pd.concat([kd.assign(arm="distilled"), scratch.assign(arm="scratch")], ignore_index=True)
+    picked = {"distilled": selection.get("kd_lr_scale", 1.0), "scratch": selection.get("scratch_lr_scale")}
+    out["chosen"] = [np.isclose(v, picked[a]) for a, v in zip(out["arm"], out["lr_scale"])]
+    return out[cols].sort_values(["arm", "lr_scale"]).reset_index(drop=True)
+
+
 def controls(frame: pd.DataFrame, selection: dict | None = None) -> pd.DataFrame:
     """The protocol's controls at the student they were run for, on the test years.
 
@@ -386,8 +407,11 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None, hardw
                verdict_sizes=none, gap_closed_text=none, retained_text=none, target_text=none,
                selection_text="no validation selection recorded")
     if selection:
-        out["selection_text"] = (f"alpha = {selection['alpha']:g} with the {selection['loss']} loss, chosen on the "
-                                 f"validation years from {selection['n_trials_each']} trials (scratch: the same number)")
+        lr = (f", learning rate x{selection['kd_lr_scale']:.3g} (scratch: x{selection['scratch_lr_scale']:.3g})"
+              if "kd_lr_scale" in selection else "")
+        out["selection_text"] = (f"alpha = {selection['alpha']:g} with the {selection['loss']} loss{lr}, chosen on "
+                                 f"the validation years from {selection['n_trials_each']} trials (scratch: the same "
+                                 "number)")
     table = student_table(frame) if table is None else table
     pairs = paired_comparison(frame, selection, n_boot) if pairs is None else pairs
     if table.empty or pairs.empty:

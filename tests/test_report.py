@@ -267,3 +267,19 @@ def test_plots_draw_the_tables(tree):
     fig = plots.error_maps(maps)
     assert len(fig.axes) == 4  # three maps and a colour bar
     matplotlib.pyplot.close("all")
+
+
+def test_lr_trials_of_both_arms():
+    """The learning-rate table holds the chosen distilled setting's LR trials and every scratch
+    trial, and marks what validation picked; a selection without stages gives an empty table."""
+    t = [{"stage": "alpha", "mode": "offline", "loss": "mse", "alpha": 0.5, "lr_scale": 1.0, "val_rmse": 0.07},
+         {"stage": "loss", "mode": "offline", "loss": "l1", "alpha": 0.5, "lr_scale": 1.0, "val_rmse": 0.06},
+         {"stage": "lr-grid", "mode": "scratch", "loss": "mse", "alpha": 0.5, "lr_scale": 1.0, "val_rmse": 0.08},
+         {"stage": "lr-grid", "mode": "scratch", "loss": "mse", "alpha": 0.5, "lr_scale": 4.0, "val_rmse": 0.07},
+         {"stage": "lr-refine", "mode": "offline", "loss": "l1", "alpha": 0.5, "lr_scale": 2.0, "val_rmse": 0.05},
+         {"stage": "lr-refine", "mode": "scratch", "loss": "mse", "alpha": 0.5, "lr_scale": 8.0, "val_rmse": 0.065}]
+    sel = {"alpha": 0.5, "loss": "l1", "kd_lr_scale": 2.0, "scratch_lr_scale": 8.0, "trials": t}
+    out = report.lr_trials(sel)
+    assert list(out["arm"]) == ["distilled", "distilled", "scratch", "scratch", "scratch"]
+    assert list(out.loc[out["chosen"], "lr_scale"]) == [2.0, 8.0]
+    assert report.lr_trials({"trials": [{k: v for k, v in t[0].items() if k != "stage"}]}).empty
