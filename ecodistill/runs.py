@@ -144,7 +144,12 @@ def read_runs(profile: str, **where: Any) -> pd.DataFrame:
     A value may be a list/tuple/set (membership). Returns an empty frame with the
     standard columns when nothing is there.
     """
-    files = sorted(runs_dir(profile).glob("*.csv"))
+    wanted = where.get("run_id")
+    if wanted is not None:  # only the named runs' files (a store holds hundreds of runs)
+        names = [wanted] if isinstance(wanted, str) else list(wanted)
+        files = [f for f in (runs_dir(profile) / f"{n}.csv" for n in names) if f.is_file()]
+    else:
+        files = sorted(runs_dir(profile).glob("*.csv"))
     if not files:
         return pd.DataFrame(columns=COLUMNS)
     frame = pd.concat([pd.read_csv(f, keep_default_na=False, na_values=[""]) for f in files],
