@@ -132,3 +132,22 @@ def test_compressed_students_are_evaluated_and_resume(ws, teacher):
     pruned = by_method.filter(like="+pruned50kd", axis=0)
     assert len(pruned) == 1 and pruned["n_params"].iloc[0] < by_method.filter(like="+int8", axis=0)["n_params"].iloc[0]
     assert evaluate_compressed("smoke", "cpu", only=("int8torchdyn", "int8ortstatic", "pruned")) == []
+
+
+def test_selection_gives_both_arms_equal_trials_and_a_tuned_learning_rate(ws, teacher):
+    from ecodistill.distill import LR_REFINE, best_distilled, select_settings
+
+    sel = select_settings(ws)
+    trials = sel["trials"]
+    kd = [t for t in trials if t["mode"] != "scratch"]
+    scratch = [t for t in trials if t["mode"] == "scratch"]
+    assert len(kd) == len(scratch) == sel["n_trials_each"]
+    assert sel["n_trials_each"] == len(ws.cfg.alphas) + len(ws.cfg.losses) - 1 + len(LR_REFINE)
+    refine = [t for t in scratch if t["stage"] == "lr-refine"]
+    centre = min((t for t in scratch if t["stage"] == "lr-grid"), key=lambda t: t["val_rmse"])["lr_scale"]
+    assert sorted(t["lr_scale"] for t in refine) == pytest.approx(sorted(centre * m for m in LR_REFINE))
+    best = min(scratch, key=lambda t: t["val_rmse"])
+    assert sel["scratch_lr_scale"] == best["lr_scale"]
+    dcfg, kd_lr = best_distilled(sel)
+    assert (dcfg.loss, dcfg.alpha) == (sel["loss"], sel["alpha"]) and kd_lr in (1.0, *LR_REFINE)
+    assert all("-tunelr-" in t["run_id"] for t in trials if t["stage"] == "lr-refine")
