@@ -156,6 +156,9 @@ def select_settings(ws: Workspace, seed: int = 0) -> dict:
     validation years, with the same number of trials for both arms.
 
     1. Distilled: every alpha with the MSE output loss, then every loss at the best alpha.
+       Losses that need the live teacher (:data:`LIVE_TEACHER_LOSSES`) are tried for the
+       ablation when its checkpoint is at hand but never chosen: the matrix's runs read the
+       teacher's cached predictions (at ``full`` they run away from the GPU that holds it).
     2. Scratch: as many learning-rate multipliers, log-spaced from 0.25 to 4 around the
        profile's value.
     3. Both arms: their best setting re-tried at ``LR_REFINE`` times their own best
@@ -178,9 +181,14 @@ def select_settings(ws: Workspace, seed: int = 0) -> dict:
     best_alpha = min(alpha_scores, key=alpha_scores.get)
     loss_scores = {"mse": alpha_scores[best_alpha]}
     for name in ws.cfg.losses:
-        if name != "mse":
+        if name == "mse":
+            continue
+        try:
             loss_scores[name] = trial(DistillConfig(loss=name, alpha=best_alpha), stage="loss")
-    best_loss = min(loss_scores, key=loss_scores.get)
+        except FileNotFoundError as err:  # a live-teacher loss where no teacher checkpoint is
+            print(f"loss ablation: {name} skipped ({err})")
+    offline = {k: v for k, v in loss_scores.items() if k not in LIVE_TEACHER_LOSSES}
+    best_loss = min(offline, key=offline.get)  # the matrix reads cached predictions only
     n_trials = len(alpha_scores) + len(loss_scores) - 1
     scales = np.geomspace(0.25, 4.0, n_trials) if n_trials > 1 else np.array([1.0])
     scratch = DistillConfig(mode="scratch")
