@@ -368,7 +368,8 @@ def _seeds_text(seeds: list[int]) -> str:
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
+    """A share as a percentage: whole numbers, one decimal below 10 % (never "-0%")."""
+    return f"{100 * x:.0f}%" if abs(x) >= 0.1 else f"{100 * x:.1f}%"
 
 
 def target_check(table: pd.DataFrame, method: str | None = None, max_params: float = 0.01,
