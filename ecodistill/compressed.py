@@ -132,11 +132,11 @@ def make_variant(variant: str, ws: Workspace, model: nn.Module, dcfg: DistillCon
         ValueError: for an unknown variant, or pruning a model with no prunable layer pair.
     """
     model = model.cpu().eval()
-    example = ws.example_x(2)
     if variant == "int8torchdyn":
         return compress.quantize_dynamic_torch(model), {}
     if variant == "fp16":
         return compress.cast_weights(model, "fp16"), {}
+    example = ws.example_x(2)  # for the pruning check and the ONNX export
     if variant.startswith("pruned"):
         pruned, info = compress.prune_structured(model, prune_amount, example,
                                                  finetune_fn=lambda m: distil_finetune(ws, m, dcfg, seed))
@@ -171,7 +171,12 @@ def evaluate_compressed(profile: str, device: str = "cpu", prune_amount: float =
         prune_amount: share of hidden units removed by the pruning variant.
         only: restrict to these variants (names as in :data:`VARIANTS`, ``pruned`` for pruning).
         log: receives one line per skipped or recorded variant.
+
+    Raises:
+        ValueError: for ``prune_amount`` outside (0, 1).
     """
+    if not 0.0 < prune_amount < 1.0:
+        raise ValueError(f"prune_amount={prune_amount} outside (0, 1): e.g. 0.5 removes half the hidden units")
     ws = open_workspace(profile, device)
     teacher_ready = (teacher_record(profile) or {}).get("dataset_hash") == ws.dataset_hash
     teacher_test = load_teacher_predictions(ws, "test") if teacher_ready else None
@@ -206,7 +211,7 @@ def evaluate_compressed(profile: str, device: str = "cpu", prune_amount: float =
 def _record(ws: Workspace, run_id: str, name: str, variant: str, model: nn.Module, src: dict,
             config: dict, info: dict, teacher_test: np.ndarray | None) -> str:
     """Predict the test years with a compressed model and write its run."""
-    y_hat = ws.predict(model, "test") if not isinstance(model, OrtModule) else _predict_cpu(ws, model)
+    y_hat = ws.predict(model, "test", device="cpu")  # int8 and ONNX Runtime models run on the CPU only
     rows = ws.evaluate(y_hat, "test", teacher_pred=teacher_test, monthly=False)
     pruned = variant.startswith("pruned")
     n_params, flops = ws.model_cost(model) if pruned else (int(src["n_params"]), float(src["flops_per_map"]))
@@ -215,13 +220,6 @@ def _record(ws: Workspace, run_id: str, name: str, variant: str, model: nn.Modul
             "label_years": src["label_years"], "teacher_run_id": src.get("teacher_run_id", ""),
             "seed": int(src["seed"])}
     return ws.record(f"{name}-{variant}", meta, rows, {**config, "compression": info})
-
-
-def _predict_cpu(ws: Workspace, model: nn.Module) -> np.ndarray:
-    """Test-year predictions of a CPU-only module (ONNX Runtime), in NDVI units."""
-    from .train import predict
-
-    return predict(model, ws.loader("test", batch_size=32), "cpu", dtype=torch.float32)
 
 
 def compressed_skill(profile: str) -> pd.DataFrame:

@@ -144,10 +144,13 @@ class Workspace:
         return self._memory[split]
 
     # -- evaluation ----------------------------------------------------------------------
-    def predict(self, model: nn.Module, split: str, unlabeled: bool = False) -> np.ndarray:
-        """``(n, 1, h, w)`` float32 predictions for a whole split, in NDVI units."""
+    def predict(self, model: nn.Module, split: str, unlabeled: bool = False, device: str | None = None) -> np.ndarray:
+        """``(n, 1, h, w)`` float32 predictions for a whole split, in NDVI units.
+
+        ``device`` overrides the workspace's (e.g. ``"cpu"`` for CPU-only int8 or ONNX models).
+        """
         loader = self.loader(split, batch_size=32, unlabeled=unlabeled)
-        return predict(model, loader, self.device, dtype=torch.float32)
+        return predict(model, loader, device or self.device, dtype=torch.float32)
 
     def evaluate(self, y_hat: np.ndarray, split: str, teacher_pred: np.ndarray | None = None,
                  monthly: bool = True) -> list[tuple[str, str, str, float]]:

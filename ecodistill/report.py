@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import evaluate, stats
+from . import evaluate, runs, stats
 from .utils import results_dir
 
 META = ["kind", "init", "method", "family", "n_params", "flops_per_map", "alpha", "label_years", "seed"]
@@ -641,8 +641,10 @@ def run_metrics(frame: pd.DataFrame, run_ids: dict[str, str], split: str = "test
 
 def run_history(profile: str, run_id: str) -> list[dict]:
     """The training history (one dict per epoch) stored in a run's config JSON ([] if none)."""
-    path = results_dir(profile) / "runs" / f"{run_id}.json"
-    return list(json.loads(path.read_text()).get("history", [])) if path.is_file() else []
+    try:
+        return list(runs.read_run_config(profile, run_id).get("history", []))
+    except FileNotFoundError:
+        return []
 
 
 def stored_maps(profile: str, run_ids: dict[str, str], key: str = "rmse") -> dict[str, np.ndarray]:

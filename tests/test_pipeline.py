@@ -132,6 +132,8 @@ def test_compressed_students_are_evaluated_and_resume(ws, teacher):
     pruned = by_method.filter(like="+pruned50kd", axis=0)
     assert len(pruned) == 1 and pruned["n_params"].iloc[0] < by_method.filter(like="+int8", axis=0)["n_params"].iloc[0]
     assert evaluate_compressed("smoke", "cpu", only=("int8torchdyn", "int8ortstatic", "pruned")) == []
+    with pytest.raises(ValueError, match="outside"):
+        evaluate_compressed("smoke", "cpu", prune_amount=1.5)
 
 
 def test_selection_gives_both_arms_equal_trials_and_a_tuned_learning_rate(ws, teacher):
