@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "ecodistill.data",
     "ecodistill.teacher",
     "ecodistill.gpu",
+    "ecodistill.archive",
     "ecodistill.distill",
     "ecodistill.fluxnet",
     "ecodistill.bench",

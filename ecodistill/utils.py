@@ -11,6 +11,7 @@ import io
 import json
 import os
 import random
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -122,16 +123,79 @@ def stable_hash(obj: Any, n: int = 10) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
+#: Where :func:`git_commit` looks when the project tree that runs is not its own git checkout.
+COMMIT_ENV = "ECODISTILL_COMMIT"
+COMMIT_FILE = "COMMIT"
+_COMMIT_RE = re.compile(r"([0-9a-f]{7,40})(\+dirty)?")
+_COMMIT_CACHE: dict[tuple[str, str], str] = {}
+#: Git variables that would point git at another repository than the project root.
+_GIT_REDIRECTS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR")
+
+
 def git_commit() -> str:
-    """The current commit of the project (``unknown`` outside a git checkout)."""
+    """The project's own commit, as result rows record it: ``<sha>`` or ``<sha>+dirty``.
+
+    Found once per process (and project root), first match wins:
+
+    1. git, only when the git checkout's top level *is* the project root, so a copy of the
+       tree inside another repository never reports that repository's commit; ``+dirty``
+       when tracked files under ``ecodistill/`` have uncommitted changes;
+    2. the ``ECODISTILL_COMMIT`` environment variable;
+    3. a ``COMMIT`` file at the project root, written by whoever copied the tree without its
+       ``.git`` (``scripts/fetch_gpu_wheels.sh`` writes it before a GPU command);
+    4. ``unknown``.
+
+    Values from 2 and 3 must look like a commit (7-40 hex digits, optionally ``+dirty``;
+    longer than 12 digits is shortened to 12, as git gives it); others are ignored with a
+    warning. Explained in the README ("The full profile on a GPU").
+    """
+    key = (str(REPO_ROOT), os.environ.get(COMMIT_ENV, ""))
+    if key not in _COMMIT_CACHE:
+        _COMMIT_CACHE[key] = _own_git_commit(REPO_ROOT) or _stamped_commit(REPO_ROOT) or "unknown"
+    return _COMMIT_CACHE[key]
+
+
+def _own_git_commit(root: Path) -> str | None:
+    """``git rev-parse`` of ``root`` when ``root`` is the top of its own checkout, else None."""
+    env = {k: v for k, v in os.environ.items() if k not in _GIT_REDIRECTS}
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "--no-optional-locks", "-C", str(root), *args], env=env,
+                              capture_output=True, text=True, timeout=10, check=False)
+
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT,
-            capture_output=True, text=True, timeout=10, check=True,
-        )
-        return out.stdout.strip() or "unknown"
+        out = git("rev-parse", "--show-toplevel", "--short=12", "HEAD")
+        lines = out.stdout.split()
+        if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != root.resolve():
+            return None
+        status = git("status", "--porcelain", "--untracked-files=no", "--", "ecodistill")
+        dirty = status.returncode != 0 or bool(status.stdout.strip())
+        return lines[1] + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return None
+
+
+def _stamped_commit(root: Path) -> str | None:
+    """The commit named by ``ECODISTILL_COMMIT`` or the ``COMMIT`` file, when it looks like one."""
+    import warnings
+
+    sources = [(f"${COMMIT_ENV}", os.environ.get(COMMIT_ENV, ""))]
+    path = root / COMMIT_FILE
+    try:
+        sources.append((str(path), path.read_text(encoding="utf-8", errors="replace")))
+    except OSError:
+        pass
+    for where, text in sources:
+        value = text.strip().lower()
+        if not value:
+            continue
+        match = _COMMIT_RE.fullmatch(value)
+        if match is None:
+            warnings.warn(f"ignoring {where}={value[:60]!r}: not a git commit (7-40 hex digits, "
+                          "optionally '+dirty')", stacklevel=3)
+            continue
+        return match.group(1)[:12] + (match.group(2) or "")
+    return None
 
 
 def library_versions() -> dict[str, str]:
