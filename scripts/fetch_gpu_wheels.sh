@@ -61,6 +61,7 @@ for name in "${PACKAGES[@]}"; do
 done
 
 tmp="$(mktemp -d)"
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 "$PY" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
   --python-version "$PYVER" --implementation cp --platform "$PLATFORM" --dest "$tmp" "${specs[@]}"
