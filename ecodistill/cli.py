@@ -21,7 +21,7 @@ COMMAND_MODULES = (
     "ecodistill.distill",
     "ecodistill.fluxnet",
     "ecodistill.bench",
-    "ecodistill.compressed",
+    "ecodistill.compressed_skill",
 )
 
 

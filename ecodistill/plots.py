@@ -3,9 +3,14 @@
 rcParams are set once here (:func:`setup`); notebooks call these functions and
 caption figures through cell metadata, not titles. Figures a chapter references
 with ``{figure}`` are saved under ``book/generated/figures/`` by :func:`savefig`.
+
+Every chapter figure draws something when its results are missing: the sentence that says
+which command makes them (a table's ``attrs["missing"]``, see :mod:`ecodistill.report`, or
+the ``missing`` argument), in place of the plot, so notebook cells need no branch.
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -30,6 +35,30 @@ def setup() -> None:
         "image.cmap": "viridis",
     })
     _DONE = True
+
+
+def missing_text(table, default: str = "no results yet") -> str:
+    """The sentence a table of :mod:`ecodistill.report` carries for when it is empty."""
+    return getattr(table, "attrs", {}).get("missing", default)
+
+
+def no_data(ax: plt.Axes, text: str) -> None:
+    """Draw ``text`` (what is missing and which command makes it) in place of a plot; a
+    figure holding only these axes shrinks to one line's height."""
+    setup()
+    if len(ax.figure.axes) == 1:
+        ax.figure.set_size_inches(ax.figure.get_figwidth(), 1.0)
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, textwrap.fill(text, 70), ha="center", va="center", fontsize=9,
+            color="0.35", transform=ax.transAxes)
+
+
+def message_figure(text: str, width: float = 6.5) -> plt.Figure:
+    """A small figure holding only ``text``: what a figure helper returns without results."""
+    setup()
+    fig, ax = plt.subplots(figsize=(width, 1.0))
+    no_data(ax, text)
+    return fig
 
 
 def savefig(fig: plt.Figure, name: str) -> Path:
@@ -60,18 +89,24 @@ def global_map(ax: plt.Axes, field: np.ndarray, lat: np.ndarray, lon: np.ndarray
     return mesh
 
 
-def pareto(ax: plt.Axes, table, x: str = "torch_fp32_ms", y: str = "test_r2", label: str = "model") -> None:
+def pareto(ax: plt.Axes, table, x: str = "torch_fp32_ms", y: str = "test_r2",
+           label: str = "model") -> None:
     """Skill vs latency (log x) per model; the Pareto front (faster *and* better) joined by a line.
 
     Args:
         table: a frame with columns ``x`` (ms per map), ``y`` (skill; NaN rows are drawn at
-            the bottom as "skill not yet available") and ``label``.
+            the bottom as "skill not yet available") and ``label``; without timed rows, its
+            ``attrs["missing"]`` is drawn instead.
     """
     setup()
-    d = table.dropna(subset=[x]).sort_values(x)
+    d = table.dropna(subset=[x]).sort_values(x) if x in table else table.iloc[0:0]
+    if d.empty:
+        no_data(ax, missing_text(table, "no timings yet"))
+        return
     have = d.dropna(subset=[y])
     ax.set_xscale("log")
-    ax.set_xlabel(f"measured latency per global map ({x.replace('_ms', '').replace('_', ' ')}, ms, log)")
+    runtime = x.replace("_ms", "").replace("_", " ")
+    ax.set_xlabel(f"measured latency per global map ({runtime}, ms, log)")
     if len(have):
         ax.scatter(have[x], have[y], s=25, zorder=3)
         front, best = [], -np.inf
@@ -81,7 +116,8 @@ def pareto(ax: plt.Axes, table, x: str = "torch_fp32_ms", y: str = "test_r2", la
                 best = r[y]
         ax.plot([r[x] for r in front], [r[y] for r in front], color="0.4", lw=1, zorder=2)
         for _, r in have.iterrows():
-            ax.annotate(r[label], (r[x], r[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(r[label], (r[x], r[y]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
         ax.set_ylabel("test R² (global)")
     missing = d[d[y].isna()] if y in d else d
     if len(missing):
@@ -89,7 +125,8 @@ def pareto(ax: plt.Axes, table, x: str = "torch_fp32_ms", y: str = "test_r2", la
         ax.scatter(missing[x], [base] * len(missing), marker="x", color="0.5", zorder=3,
                    label="skill not yet available")
         for _, r in missing.iterrows():
-            ax.annotate(r[label], (r[x], base), fontsize=7, rotation=45, xytext=(2, 4), textcoords="offset points")
+            ax.annotate(r[label], (r[x], base), fontsize=7, rotation=45, xytext=(2, 4),
+                        textcoords="offset points")
         ax.legend(loc="best")
         if not len(have):
             ax.set_yticks([])
@@ -107,11 +144,13 @@ def site_map(ax: plt.Axes, lon: np.ndarray, lat: np.ndarray, groups: np.ndarray,
     """
     setup()
     if land is not None:
-        ax.contour(land_lon, land_lat, land.astype(float), levels=[0.5], colors="0.4", linewidths=0.6)
+        ax.contour(land_lon, land_lat, land.astype(float), levels=[0.5], colors="0.4",
+                   linewidths=0.6)
     cmap = plt.get_cmap("tab20")
     for i, g in enumerate(sorted(set(groups))):
         sel = groups == g
-        ax.scatter(lon[sel], lat[sel], s=14, color=cmap(i % 20), label=f"{g} ({sel.sum()})", zorder=3)
+        ax.scatter(lon[sel], lat[sel], s=14, color=cmap(i % 20), label=f"{g} ({sel.sum()})",
+                   zorder=3)
     ax.set_xlim(-180, 180)
     ax.set_ylim(-60, 85)
     ax.set_aspect("equal")
@@ -125,13 +164,15 @@ def coverage_bars(ax: plt.Axes, table) -> None:
     setup()
     width = 0.8 / max(len(table.columns), 1)
     for i, col in enumerate(table.columns):
-        ax.bar(np.asarray(table.index) + (i - (len(table.columns) - 1) / 2) * width, table[col], width, label=col)
+        offset = (i - (len(table.columns) - 1) / 2) * width
+        ax.bar(np.asarray(table.index) + offset, table[col], width, label=col)
     ax.set_xlabel("year")
     ax.set_ylabel("labelled site-months")
     ax.legend()
 
 
-def skill_vs_size(ax: plt.Axes, summary, teacher: float | None = None, ylabel: str = "test R²") -> None:
+def skill_vs_size(ax: plt.Axes, summary, teacher: float | None = None,
+                  ylabel: str = "test R²") -> None:
     """Mean ± std (error bars) of a skill against parameters (log x), one line per ``method``.
 
     Args:
@@ -139,9 +180,10 @@ def skill_vs_size(ax: plt.Axes, summary, teacher: float | None = None, ylabel: s
         teacher: the teacher's mean skill, drawn as a dashed line.
     """
     setup()
-    for i, (method, rows) in enumerate(summary.sort_values("n_params").groupby("method", sort=False)):
-        ax.errorbar(rows["n_params"] * (1 + 0.04 * (i - 1)), rows["mean"], yerr=rows["std"].fillna(0),
-                    marker="o", capsize=3, label=method)
+    by_method = summary.sort_values("n_params").groupby("method", sort=False)
+    for i, (method, rows) in enumerate(by_method):
+        ax.errorbar(rows["n_params"] * (1 + 0.04 * (i - 1)), rows["mean"],
+                    yerr=rows["std"].fillna(0), marker="o", capsize=3, label=method)
     if teacher is not None:
         ax.axhline(teacher, ls="--", color="0.3", lw=1, label="teacher")
     ax.set_xscale("log")
@@ -174,7 +216,7 @@ def group_skill(ax: plt.Axes, table, xlim: tuple[float, float] = (-0.5, 1.0)) ->
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
 
 
-# --------------------------------------------------------------------------- distilled vs scratch (chapter 04)
+# ---------------------------------------------------------------- distilled vs scratch (chapter 04)
 INIT_COLORS = {"scratch": "C0", "distilled": "C1", "teacher": "0.2"}
 FAMILY_MARKERS = {"afno": "o", "unet": "s", "cnn": "^", "mlp": "D"}
 
@@ -198,22 +240,28 @@ def scaling_curves(table, metric: str = "r2_anom", method: str | None = None) ->
 
     Args:
         table: :func:`ecodistill.report.student_table` (columns ``student, family, init,
-            method, n_params, flops_per_map, <metric>_mean, <metric>_std``).
+            method, n_params, flops_per_map, <metric>_mean, <metric>_std``); without student
+            rows the figure holds its ``attrs["missing"]``.
         method: keep only this distilled method (the validated one); None keeps all.
     """
     setup()
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4), sharey=True)
-    students = table[table["init"].isin(["scratch", "distilled"]) & ~table["student"].str.startswith("teacher")]
+    students = table[table["init"].isin(["scratch", "distilled"])
+                     & ~table["student"].astype(str).str.startswith("teacher")]
     if method is not None:
         students = students[(students["init"] == "scratch") | (students["method"] == method)]
+    if students.empty:
+        return message_figure(missing_text(table))
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.4), sharey=True)
     teacher = table[table["student"] == "teacher"]
     for ax, x, label in zip(axes, ["n_params", "flops_per_map"], ["parameters", "FLOPs per map"]):
         for (family, init), rows in students.sort_values(x).groupby(["family", "init"]):
-            ax.errorbar(rows[x], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0), capsize=3,
-                        marker=FAMILY_MARKERS.get(family, "o"), color=INIT_COLORS[init], label=f"{family}, {init}",
+            ax.errorbar(rows[x], rows[f"{metric}_mean"], yerr=rows[f"{metric}_std"].fillna(0),
+                        capsize=3, marker=FAMILY_MARKERS.get(family, "o"),
+                        color=INIT_COLORS[init], label=f"{family}, {init}",
                         mfc="white" if init == "scratch" else INIT_COLORS[init])
         for _, t in teacher.iterrows():
-            ax.axhline(t[f"{metric}_mean"], ls="--", color=INIT_COLORS["teacher"], lw=1, label="teacher")
+            ax.axhline(t[f"{metric}_mean"], ls="--", color=INIT_COLORS["teacher"], lw=1,
+                       label="teacher")
         _log_x(ax)
         ax.set_xlabel(f"{label} (log)")
     axes[0].set_ylabel(f"test {metric.replace('_anom', ' (anomalies)').replace('r2', 'R²')}")
@@ -228,8 +276,12 @@ def alpha_sweep_plot(ax: plt.Axes, sweep) -> None:
         sweep: :func:`ecodistill.report.alpha_sweep` (``init, alpha, val_rmse``).
     """
     setup()
-    kd = sweep[sweep["init"] == "distilled"].sort_values("alpha")
-    ax.plot(kd["alpha"], kd["val_rmse"], marker="o", color=INIT_COLORS["distilled"], label="distilled (MSE loss)")
+    if sweep.empty:
+        no_data(ax, missing_text(sweep))
+        return
+    distilled = sweep[sweep["init"] == "distilled"].sort_values("alpha")
+    ax.plot(distilled["alpha"], distilled["val_rmse"], marker="o", color=INIT_COLORS["distilled"],
+            label="distilled (MSE loss)")
     scratch = sweep[sweep["init"] == "scratch"]
     if len(scratch):
         ax.axhline(scratch["val_rmse"].min(), ls=":", color=INIT_COLORS["scratch"],
@@ -246,8 +298,12 @@ def loss_ablation_plot(ax: plt.Axes, ablation) -> None:
         ablation: :func:`ecodistill.report.loss_ablation` (``method, val_rmse, chosen``).
     """
     setup()
+    if ablation.empty:
+        no_data(ax, missing_text(ablation))
+        return
     rows = ablation.sort_values("val_rmse", ascending=False)
-    colors = [INIT_COLORS["scratch"] if m.startswith("scratch") else INIT_COLORS["distilled"] for m in rows["method"]]
+    colors = [INIT_COLORS["scratch" if m.startswith("scratch") else "distilled"]
+              for m in rows["method"]]
     bars = ax.barh(rows["method"], rows["val_rmse"], color=colors)
     for bar, chosen in zip(bars, rows["chosen"]):
         bar.set_hatch("//" if chosen else "")
@@ -263,11 +319,15 @@ def label_budget_plot(ax: plt.Axes, ctrl, all_years: int) -> None:
         all_years: the number of training years, where "all" is drawn.
     """
     setup()
-    rows = ctrl[ctrl["control"] == "budget"].assign(
-        years=lambda d: d["label_years"].fillna(all_years)).sort_values("years")
+    rows = ctrl[ctrl["control"] == "budget"]
+    if rows.empty:
+        no_data(ax, missing_text(ctrl) if ctrl.empty else "no label-budget runs in these results")
+        return
+    years = rows["label_years"].astype(float).fillna(all_years)
+    rows = rows.assign(years=years).sort_values("years")
     for init, r in rows.groupby("init"):
-        ax.errorbar(r["years"], r["rmse_mean"], yerr=r["rmse_std"].fillna(0), marker="o", capsize=3,
-                    color=INIT_COLORS[init], label=init)
+        ax.errorbar(r["years"], r["rmse_mean"], yerr=r["rmse_std"].fillna(0), marker="o",
+                    capsize=3, color=INIT_COLORS[init], label=init)
     _log_x(ax)
     ax.set_xlabel("training years with NDVI labels (log)")
     ax.set_ylabel("test RMSE")
@@ -275,15 +335,20 @@ def label_budget_plot(ax: plt.Axes, ctrl, all_years: int) -> None:
 
 
 def biome_panels(ax: plt.Axes, biomes, xlim: tuple[float, float] = (-0.5, 1.0)) -> None:
-    """Horizontal bars of test anomaly R² (mean ± seed std) per biome: teacher, scratch, distilled.
+    """Horizontal bars of test anomaly R² (mean ± seed std) per biome: teacher, scratch and
+    distilled.
 
     Means below ``xlim[0]`` are clipped there and marked "<" so one poor biome does not squash
     the rest.
 
     Args:
-        biomes: :func:`ecodistill.report.biome_table` (``biome, model, r2_anom_mean, r2_anom_std``).
+        biomes: :func:`ecodistill.report.biome_table` (``biome, model, r2_anom_mean,
+            r2_anom_std``).
     """
     setup()
+    if biomes.empty:
+        no_data(ax, missing_text(biomes))
+        return
     names = sorted(biomes["biome"].unique())
     models = [m for m in ("teacher", "scratch", "distilled") if m in set(biomes["model"])]
     height = 0.8 / max(len(models), 1)
@@ -291,8 +356,9 @@ def biome_panels(ax: plt.Axes, biomes, xlim: tuple[float, float] = (-0.5, 1.0)) 
         rows = biomes[biomes["model"] == model].set_index("biome").reindex(names)
         y = np.arange(len(names)) + (i - (len(models) - 1) / 2) * height
         mean = rows["r2_anom_mean"].to_numpy(float)
-        ax.barh(y, np.clip(mean, *xlim) - xlim[0], height, left=xlim[0], color=INIT_COLORS[model],
-                xerr=rows["r2_anom_std"].fillna(0).to_numpy(float), capsize=2, label=model)
+        ax.barh(y, np.clip(mean, *xlim) - xlim[0], height, left=xlim[0],
+                color=INIT_COLORS[model], xerr=rows["r2_anom_std"].fillna(0).to_numpy(float),
+                capsize=2, label=model)
         for yy in y[mean < xlim[0]]:
             ax.text(xlim[0], yy, "<", va="center", ha="right", fontsize=6)
     ax.set_yticks(np.arange(len(names)), names)
@@ -308,9 +374,12 @@ def headroom_plot(ax: plt.Axes, headroom) -> None:
         headroom: :func:`ecodistill.report.headroom_table`.
     """
     setup()
-    h = headroom[headroom["model"] == "headroom"].sort_values("n_params")
-    ax.errorbar(h["n_params"], h["r2_anom_mean"], yerr=h["r2_anom_std"].fillna(0), marker="o", capsize=3,
-                color=INIT_COLORS["scratch"], label="AFNO from scratch")
+    sizes = headroom[headroom["model"] == "headroom"].sort_values("n_params")
+    if sizes.empty:
+        no_data(ax, missing_text(headroom))
+        return
+    ax.errorbar(sizes["n_params"], sizes["r2_anom_mean"], yerr=sizes["r2_anom_std"].fillna(0),
+                marker="o", capsize=3, color=INIT_COLORS["scratch"], label="AFNO from scratch")
     for _, t in headroom[headroom["model"] != "headroom"].iterrows():
         ax.scatter(t["n_params"], t["r2_anom_mean"], marker="*", s=120, zorder=3,
                    color="0.2" if t["init"] == "pretrained" else "0.6", label=t["model"])
@@ -320,17 +389,21 @@ def headroom_plot(ax: plt.Axes, headroom) -> None:
     ax.legend()
 
 
-def error_maps(maps: dict, land: np.ndarray | None = None) -> plt.Figure:
+def error_maps(maps: dict, land: np.ndarray | None = None,
+               missing: str = "no error maps stored yet") -> plt.Figure:
     """Test RMSE maps side by side on one colour scale (e.g. teacher, scratch, distilled).
 
     Args:
         maps: label -> ``(h, w)`` RMSE over the test days per cell (NaN off land), as stored
             in ``results/<profile>/maps/<run_id>.npz``.
         land: optional ``(h, w)`` land mask for the coastline (default: where any map is finite).
+        missing: what the figure says when ``maps`` is empty (which command makes them).
     """
     from .data.regrid import grid_centres
 
     setup()
+    if not maps:
+        return message_figure(missing)
     fields = list(maps.values())
     lat, lon = grid_centres(*fields[0].shape)
     land = np.isfinite(fields[0]) if land is None else land
@@ -359,16 +432,19 @@ def static_panels(static) -> plt.Figure:
     fig, axes = plt.subplots(2, 2, figsize=(10, 5.2), constrained_layout=True)
     names = json.loads(static.attrs["biome_names"])
     biome = np.where(land, static["biome"].values, np.nan)
+    ndvi = {"cmap": "YlGn", "vmin": 0, "vmax": 0.9}
     panels = [(biome, "biome group", {"cmap": "tab20", "vmin": -0.5, "vmax": 19.5}),
-              (static["orography"].values, "orography (m)", {"cmap": "terrain", "vmin": -500, "vmax": 5000}),
-              (static["ndvi_max"].values, "NDVI annual maximum", {"cmap": "YlGn", "vmin": 0, "vmax": 0.9}),
-              (static["ndvi_min"].values, "NDVI annual minimum", {"cmap": "YlGn", "vmin": 0, "vmax": 0.9})]
+              (static["orography"].values, "orography (m)",
+               {"cmap": "terrain", "vmin": -500, "vmax": 5000}),
+              (static["ndvi_max"].values, "NDVI annual maximum", ndvi),
+              (static["ndvi_min"].values, "NDVI annual minimum", ndvi)]
     for ax, (field, label, kw) in zip(axes.ravel(), panels):
         mesh = global_map(ax, field, lat, lon, land, **kw)
         ax.set_title(label)
         bar = fig.colorbar(mesh, ax=ax, shrink=0.8)
         if label == "biome group":
-            present = [i for i in range(1, len(names)) if (static["biome"].values[land] == i).any()]
+            biomes = static["biome"].values[land]
+            present = [i for i in range(1, len(names)) if (biomes == i).any()]
             bar.set_ticks(present, labels=[names[i] for i in present], fontsize=6)
     return fig
 
@@ -393,7 +469,8 @@ def weather_sequence(ds, t0: int, n: int = 4) -> plt.Figure:
     lim = np.percentile(np.abs(msl), 98)
     for i, ax in enumerate(axes.ravel()[:n]):
         mesh = global_map(ax, msl[i], lat, lon, land, cmap="RdBu_r", vmin=-lim, vmax=lim)
-        ax.quiver(lon[::step], lat[::step], u[i, ::step, ::step], v[i, ::step, ::step], scale=250, width=0.003)
+        ax.quiver(lon[::step], lat[::step], u[i, ::step, ::step], v[i, ::step, ::step], scale=250,
+                  width=0.003)
         ax.set_title(str(ds["time"].values[t0 + i])[:10])
     fig.colorbar(mesh, ax=axes, shrink=0.6, label="msl anomaly (hPa)")
     return fig
@@ -402,7 +479,8 @@ def weather_sequence(ds, t0: int, n: int = 4) -> plt.Figure:
 def ndvi_panels(fields: dict, lat: np.ndarray, lon: np.ndarray, land: np.ndarray) -> plt.Figure:
     """One NDVI map per entry of ``fields`` (title -> ``(h, w)``; NaN = gap, shown blank)."""
     setup()
-    fig, axes = plt.subplots(1, len(fields), figsize=(5 * len(fields), 2.8), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(fields), figsize=(5 * len(fields), 2.8),
+                             constrained_layout=True)
     for ax, (title, field) in zip(np.atleast_1d(axes), fields.items()):
         mesh = global_map(ax, field, lat, lon, land, cmap="YlGn", vmin=0, vmax=0.9)
         ax.set_title(title)
@@ -434,21 +512,27 @@ def seasonal_cycles(curves, ncols: int = 4) -> plt.Figure:
     return fig
 
 
-# --------------------------------------------------------------------------- the teacher (02) and one run (03)
-def loss_curves(ax: plt.Axes, histories: dict, ylabel: str = "loss", log: bool = True) -> None:
+# ---------------------------------------------------------------- the teacher (02) and one run (03)
+def loss_curves(ax: plt.Axes, histories: dict, ylabel: str = "loss", log: bool = True,
+                missing: str = "no training history yet") -> None:
     """Training (dashed, open markers) and validation (solid) loss per epoch, one colour per label.
 
     Args:
         histories: label -> training history (:attr:`ecodistill.train.FitResult.history`: one
-            dict per epoch with ``epoch`` (from 0), ``train_loss``, ``val_loss``); empty ones are skipped.
+            dict per epoch with ``epoch`` (from 0), ``train_loss``, ``val_loss``); empty ones
+            are skipped.
+        missing: what the axes say when every history is empty (which command makes them).
     """
     setup()
+    if not any(histories.values()):
+        no_data(ax, missing)
+        return
     for i, (label, history) in enumerate(histories.items()):
         if not history:
             continue
         epoch = [int(r["epoch"]) + 1 for r in history]
-        ax.plot(epoch, [r["train_loss"] for r in history], ls="--", marker="o", mfc="white", ms=4, color=f"C{i}",
-                label=f"{label}, training")
+        ax.plot(epoch, [r["train_loss"] for r in history], ls="--", marker="o", mfc="white", ms=4,
+                color=f"C{i}", label=f"{label}, training")
         val = np.array([r.get("val_loss", np.nan) for r in history], dtype=float)
         if np.isfinite(val).any():
             ax.plot(epoch, val, marker="o", ms=4, color=f"C{i}", label=f"{label}, validation")
@@ -460,15 +544,18 @@ def loss_curves(ax: plt.Axes, histories: dict, ylabel: str = "loss", log: bool =
     ax.legend(fontsize=7)
 
 
-def teacher_curves(curves: dict) -> plt.Figure:
+def teacher_curves(curves: dict, missing: str = "no teacher training curves yet") -> plt.Figure:
     """The teacher's training: pre-training on next-day weather (left) and NDVI training of the
     adapted and the from-scratch teacher (right), from ``teacher.json``'s ``curves``
-    (``pretrain``, ``adapt``, ``scratch`` histories)."""
+    (``pretrain``, ``adapt``, ``scratch`` histories); ``missing`` alone without any."""
     setup()
+    if not any(curves.values()):
+        return message_figure(missing)
     fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2))
     loss_curves(axes[0], {"pre-training": curves.get("pretrain", [])},
                 ylabel="next-day weather MSE (standardised)")
-    loss_curves(axes[1], {"adapted": curves.get("adapt", []), "from scratch": curves.get("scratch", [])},
+    loss_curves(axes[1], {"adapted": curves.get("adapt", []),
+                          "from scratch": curves.get("scratch", [])},
                 ylabel="NDVI MSE over land")
     return fig
 
@@ -481,10 +568,15 @@ def biome_skill(tables: dict, floor: float = -4.0) -> plt.Figure:
         floor: lowest x-axis limit; each panel starts at -0.5 or its lowest value (rounded down
             to a half), whichever is lower, but not below ``floor`` (lower values are clipped
             there and marked "<").
+
+    Without rows in any table, the figure holds the first table's ``attrs["missing"]``.
     """
     setup()
     n = max(len(t.index) for t in tables.values())
-    fig, axes = plt.subplots(1, len(tables), figsize=(4.0 * len(tables), 0.3 * n + 1.4), sharey=True, squeeze=False)
+    if n == 0:
+        return message_figure(missing_text(next(iter(tables.values()))))
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.0 * len(tables), 0.3 * n + 1.4),
+                             sharey=True, squeeze=False)
     for i, (ax, (label, table)) in enumerate(zip(axes[0], tables.items())):
         low = float(np.nanmin(table.to_numpy(float)))
         group_skill(ax, table, xlim=(max(floor, min(-0.5, np.floor(2 * low) / 2)), 1.0))

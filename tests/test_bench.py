@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecodistill import bench, pi
+from ecodistill import bench, pi, report
 from ecodistill.runs import TIMING_COLUMNS, read_timings
 
 
@@ -128,16 +128,16 @@ def test_chapter_table_and_targets_pair_latency_with_trained_and_int8_skill(tmp_
         {**base, "model": "afno_xs-pruned50", "n_params": 600, "runtime": "torch", "dtype": "fp32",
          "median_ms": 7.0},
     ])
-    table = pi.chapter_table("smoke", t).set_index("model")
+    table = report.timing_table("smoke", t).set_index("model")
     assert table.loc["afno_xs", "test_r2"] == pytest.approx(0.75)  # mean of the two final seeds only
     assert table.loc["afno_xs-pruned50", "test_r2"] == pytest.approx(0.75)
     assert math.isnan(table.loc["teacher", "test_r2"])
     assert table.loc["afno_xs", "int8_r2_loss_pct"] == pytest.approx(0.5)
-    goals = pi.targets("smoke", table.reset_index(), t).set_index("target")
+    goals = report.speed_targets("smoke", table.reset_index(), t).set_index("target")
     assert goals.loc[">= 50x faster than the teacher (1 thread, PyTorch fp32)", "value"] == "60.0x"
     joint = goals.loc["int8 >= 1.5x faster with <= 1 % loss of test R²"]
     assert joint["met"] == "met" and joint["value"] == "2.00x, R² loss 0.50 %"
     _student_run("smoke", "kd-mse-offline-afno_xs_from_teacher-int8ortstatic-3333333333", 0.70, 1000,
                  "kd-mse-offline+int8ortstatic", {"source_run_id": src})  # now int8 costs 12.5 % of R²
-    goals = pi.targets("smoke", pi.chapter_table("smoke", t), t).set_index("target")
+    goals = report.speed_targets("smoke", report.timing_table("smoke", t), t).set_index("target")
     assert goals.loc["int8 >= 1.5x faster with <= 1 % loss of test R²", "met"] == "not met"

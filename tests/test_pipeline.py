@@ -113,7 +113,7 @@ def test_reported_distilled_student_is_kept_and_loads(ws, teacher):
 def test_compressed_students_are_evaluated_and_resume(ws, teacher):
     """int8 / pruned+distilled variants of the kept student get test runs of their own."""
     pytest.importorskip("onnxruntime")
-    from ecodistill.compressed import compressed_skill, evaluate_compressed, reported_students
+    from ecodistill.compressed_skill import compressed_skill, evaluate_compressed, reported_students
 
     assert reported_students("smoke"), "the previous test keeps one distilled student"
     ids = evaluate_compressed("smoke", "cpu", prune_amount=0.5, only=("int8torchdyn", "int8ortstatic", "pruned"))

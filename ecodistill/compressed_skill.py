@@ -226,25 +226,29 @@ def compressed_skill(profile: str) -> pd.DataFrame:
     """One row per compressed run: source run, variant, test R² of both and the relative loss.
 
     Columns: ``source_run_id, student, variant, r2_fp32, r2, r2_loss_pct`` where
-    ``r2_loss_pct = 100 (R²_fp32 - R²_variant) / R²_fp32`` on the test years.
+    ``r2_loss_pct = 100 (R²_fp32 - R²_variant) / R²_fp32`` on the test years. Without
+    compressed runs, no rows and the command in ``attrs["missing"]``.
     """
     from .report import parse_run_id
 
     r2 = runs.read_runs(profile, target="ndvi", split="test", region="global", metric="r2")
-    cols = ["source_run_id", "student", "variant", "r2_fp32", "r2", "r2_loss_pct"]
-    if r2.empty:
-        return pd.DataFrame(columns=cols)
     by_id = r2.drop_duplicates("run_id").set_index("run_id")["value"]
     rows = []
     for run_id in by_id.index:
         student, tag = parse_run_id(run_id)
         if not any(tag.startswith(v) for v in VARIANTS):
             continue
-        cfg = runs.read_run_config(profile, run_id)
-        base = by_id.get(cfg.get("source_run_id"), np.nan)
-        rows.append({"source_run_id": cfg.get("source_run_id"), "student": student, "variant": tag,
-                     "r2_fp32": base, "r2": by_id[run_id], "r2_loss_pct": 100 * (base - by_id[run_id]) / base})
-    return pd.DataFrame(rows, columns=cols).sort_values(["student", "variant"]).reset_index(drop=True)
+        config = runs.read_run_config(profile, run_id)
+        base = by_id.get(config.get("source_run_id"), np.nan)
+        rows.append({"source_run_id": config.get("source_run_id"), "student": student,
+                     "variant": tag, "r2_fp32": base, "r2": by_id[run_id],
+                     "r2_loss_pct": 100 * (base - by_id[run_id]) / base})
+    columns = ["source_run_id", "student", "variant", "r2_fp32", "r2", "r2_loss_pct"]
+    table = pd.DataFrame(rows, columns=columns).sort_values(["student", "variant"])
+    table = table.reset_index(drop=True)
+    table.attrs["missing"] = (f"no compressed-student runs for {profile} yet — run python -m "
+                              f"ecodistill compressed-skill --profile {profile}")
+    return table
 
 
 # --------------------------------------------------------------------------- CLI

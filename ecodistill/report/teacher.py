@@ -1,0 +1,268 @@
+"""The teacher chapter's tables and verdicts: architecture and cost, test skill of the adapted
+and the from-scratch teacher, per-biome skill, the headroom check, and whether pre-training
+helps.
+
+Reads the result rows of :func:`ecodistill.report.read_results`, the teacher record
+``results/<profile>/teacher/teacher.json`` (passed in as ``record``) and, for
+:func:`teacher_predictions_ready`, whether the teacher's prediction manifests exist.
+:func:`architecture_table` builds the teacher networks on PyTorch's ``meta`` device from the
+profiles' configs to count their cost: no weights, no data, no file. Explained in
+book/generated/02_teacher.ipynb; :func:`headroom_table` also serves chapter 4.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..utils import results_dir
+from .frames import aggregate, aggregate_columns, empty_table, labelled, profile_of, wide
+from .text import no_headroom_message, no_teacher_message, provenance_text
+
+TEACHER_METRICS = ("r2", "r2_anom", "rmse", "rmse_latw")
+HEADROOM_METRICS = ("r2_anom", "rmse")
+
+
+def teacher_predictions_ready(profile: str) -> bool:
+    """True when ``results/<profile>/teacher/`` holds the teacher record and the predictions
+    offline distillation reads (the train, val and test manifests)."""
+    folder = results_dir(profile) / "teacher"
+    return (folder / "teacher.json").is_file() and all(
+        (folder / f"pred_{split}.manifest.json").is_file() for split in ("train", "val", "test"))
+
+
+def teacher_frame(frame: pd.DataFrame, record: dict | None) -> pd.DataFrame:
+    """The rows on the teacher record's dataset (``teacher.json``), with teacher rows limited
+    to the record's two runs (adapted and from scratch): stale teacher runs of an older
+    configuration or dataset never mix in. Empty without a record."""
+    if not record:
+        return frame.iloc[0:0]
+    rows = frame[frame["dataset_hash"].astype(str) == str(record.get("dataset_hash"))]
+    ids = {record.get("run_id"), record.get("scratch_run_id")} - {None}
+    return rows[(rows["kind"] != "teacher") | rows["run_id"].isin(ids)].reset_index(drop=True)
+
+
+def teacher_provenance(profile: str, record: dict | None) -> str:
+    """Profile, hardware and seed of the teacher's numbers, or what makes the teacher."""
+    return provenance_text(profile, [record["seed"]]) if record else no_teacher_message(profile)
+
+
+def teacher_record_text(profile: str, record: dict | None) -> str:
+    """Provenance, time and device of the teacher pipeline and the adapted run's id (lines),
+    or what makes the teacher."""
+    if not record:
+        return no_teacher_message(profile)
+    return "\n".join([teacher_provenance(profile, record),
+                      f"teacher pipeline: {record['seconds']:.0f} s on {record['device']}",
+                      f"adapted teacher run: {record['run_id']}"])
+
+
+def teacher_run_ids(record: dict | None) -> dict[str, str]:
+    """``label -> run_id`` of the adapted and the from-scratch teacher ({} without a record)."""
+    if not record:
+        return {}
+    return {"adapted teacher": record["run_id"], "teacher from scratch": record["scratch_run_id"]}
+
+
+def input_channel_count(data_cfg: Any) -> int:
+    """Model input channels of a :class:`~ecodistill.config.DataConfig`, without building the
+    data: today's weather, its trailing mean over every history window, the static maps and the
+    calendar (the channel list of :func:`ecodistill.data.prepare`)."""
+    from ..data.prepare import CALENDAR_CHANNELS, STATIC_CHANNELS
+    from ..data.schema import WEATHER_VARS
+
+    weather = len(WEATHER_VARS) * (1 + len(data_cfg.history_windows))
+    return weather + len(STATIC_CHANNELS) + len(CALENDAR_CHANNELS)
+
+
+def architecture_table(profiles: tuple[str, ...] = ("smoke", "full")) -> pd.DataFrame:
+    """The teacher's shape and cost per profile and stage, built on the ``meta`` device (no
+    memory, no data, seconds even for the ~10^8-parameter ``full`` teacher).
+
+    Stages: ``pre-training`` (today's weather -> tomorrow's) and ``adapted`` (all inputs ->
+    NDVI; new first layer and head on the same blocks). Costs from
+    :func:`ecodistill.models.model_card` (FLOPs per map include the FFTs, counted
+    analytically).
+
+    Columns: ``profile, stage, grid, patch, tokens, embed_dim, depth, afno_blocks, mlp_ratio,
+    in_chans, out_chans, n_params, flops_per_map, fft_flops, bytes_per_map, weights_mb``.
+    """
+    import torch
+
+    from ..config import get_profile
+    from ..data.schema import WEATHER_VARS
+    from ..models import afno_from_config, model_card
+
+    rows = []
+    for profile in profiles:
+        cfg = get_profile(profile)
+        t, grid = cfg.teacher, (cfg.data.nlat, cfg.data.nlon)
+        stages = {"pre-training": (len(WEATHER_VARS), len(WEATHER_VARS)),
+                  "adapted": (input_channel_count(cfg.data), 1)}
+        for stage, (c_in, c_out) in stages.items():
+            with torch.device("meta"):
+                model = afno_from_config(t, c_in, c_out, grid)
+            rows.append({"profile": profile, "stage": stage, "grid": f"{grid[0]}x{grid[1]}",
+                         "patch": t.patch_size,
+                         "tokens": f"{grid[0] // t.patch_size}x{grid[1] // t.patch_size}",
+                         "embed_dim": t.embed_dim, "depth": t.depth, "afno_blocks": t.num_blocks,
+                         "mlp_ratio": t.mlp_ratio, "in_chans": c_in, "out_chans": c_out,
+                         **model_card(model, (c_in, *grid))})
+    return pd.DataFrame(rows)
+
+
+def teacher_skill(frame: pd.DataFrame, baselines: bool = True) -> pd.DataFrame:
+    """Test skill over land of the adapted (``pretrained``) and from-scratch teachers, mean ± std
+    over seeds, and the baselines' rows (``kind=baseline``) when ``baselines`` and present.
+
+    Columns: ``model, init, method, n_params, flops_per_map, n_seeds, r2_mean, r2_std,
+    r2_anom_mean, r2_anom_std, rmse_mean, rmse_std, rmse_latw_mean, rmse_latw_std``.
+    """
+    keys = ["model", "init", "method", "n_params", "flops_per_map"]
+    missing = no_teacher_message(profile_of(frame))
+    w = wide(frame)
+    rows = w[w["kind"].isin(["teacher", "baseline"] if baselines else ["teacher"])]
+    if not (rows["kind"] == "teacher").any():
+        return empty_table(aggregate_columns(keys, TEACHER_METRICS), missing)
+    rows = rows.assign(model=np.where(rows["kind"] == "teacher", "teacher (" + rows["init"] + ")",
+                                      "baseline: " + rows["method"]))
+    out = aggregate(rows, keys, TEACHER_METRICS)
+    order = out["model"].map(lambda m: (not m.startswith("teacher"), m))
+    return labelled(out.loc[order.sort_values().index].reset_index(drop=True), missing)
+
+
+def teacher_biomes(frame: pd.DataFrame, metric: str = "r2_anom") -> pd.DataFrame:
+    """Test ``metric`` per biome (rows) of the adapted and scratch teachers (columns, mean over
+    seeds), for :func:`ecodistill.plots.group_skill`; no rows without teacher biome rows."""
+    missing = no_teacher_message(profile_of(frame))
+    rows = frame[(frame["target"] == "ndvi") & (frame["kind"] == "teacher")
+                 & (frame["split"] == "test") & (frame["metric"] == metric)
+                 & frame["region"].astype(str).str.startswith("biome:")]
+    if rows.empty:
+        return empty_table(["biome"], missing, index="biome")
+    rows = rows.assign(biome=rows["region"].str[6:], model="teacher (" + rows["init"] + ")")
+    table = rows.pivot_table(index="biome", columns="model", values="value", aggfunc="mean")
+    return labelled(table.sort_index(), missing)
+
+
+def headroom_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Test anomaly R² vs size of the scratch AFNO headroom models and the teachers.
+
+    Columns: ``model, init, n_params, flops_per_map, n_seeds, r2_anom_mean, r2_anom_std,
+    rmse_mean, rmse_std``.
+    """
+    keys = ["model", "init", "n_params", "flops_per_map"]
+    missing = no_headroom_message(profile_of(frame))
+    w = wide(frame)
+    rows = w[(w["method"] == "headroom") | (w["kind"] == "teacher")]
+    if not (rows["method"] == "headroom").any():
+        return empty_table(aggregate_columns(keys, HEADROOM_METRICS), missing)
+    rows = rows.assign(model=np.where(rows["kind"] == "teacher", "teacher (" + rows["init"] + ")",
+                                      "headroom"))
+    out = aggregate(rows, keys, HEADROOM_METRICS)
+    return labelled(out.sort_values("n_params").reset_index(drop=True), missing)
+
+
+def headroom_check(headroom: pd.DataFrame, max_params: float = 1e6,
+                   factor: float = 2.0) -> dict[str, Any]:
+    """The headroom requirement, computed from :func:`headroom_table`.
+
+    1. *rising*: the scratch models' mean test anomaly R² rises at every step up in size;
+    2. *beats*: the adapted teacher's anomaly R² exceeds the best scratch model of at most
+       ``max_params`` parameters by more than ``factor`` x the seed spread (the larger of the
+       two models' standard deviations over seeds; undefined with one seed per model).
+
+    Returns:
+        ``rising, beats, passes`` (bool, or None when they cannot be judged), ``n_sizes``,
+        ``teacher_r2_anom, best_small_r2_anom, best_small_params, margin, spread`` (floats,
+        NaN when absent) and ``verdict`` (a sentence built from these numbers; without
+        headroom runs, the table's message naming the command).
+    """
+    nan = float("nan")
+    out: dict[str, Any] = {"rising": None, "beats": None, "passes": None, "n_sizes": 0,
+                           "teacher_r2_anom": nan, "best_small_r2_anom": nan,
+                           "best_small_params": nan, "margin": nan, "spread": nan,
+                           "verdict": "no headroom runs yet"}
+    if headroom is None or headroom.empty:
+        out["verdict"] = getattr(headroom, "attrs", {}).get("missing", out["verdict"])
+        return out
+    sizes = headroom[headroom["model"] == "headroom"].sort_values("n_params")
+    teacher = headroom[headroom["model"] == "teacher (pretrained)"]
+    steps = np.diff(sizes["r2_anom_mean"].to_numpy(float))
+    out["n_sizes"] = len(sizes)
+    out["rising"] = bool((steps > 0).all()) if len(sizes) > 1 else None
+    small = sizes[sizes["n_params"] <= max_params]
+    if out["rising"] is None:
+        rising_text = "with a single size, whether skill rises with size cannot be judged"
+    else:
+        rising_text = (f"anomaly R² {'rises' if out['rising'] else 'does not rise'} with size "
+                       f"({int((steps > 0).sum())} of {len(steps)} steps up)")
+    if teacher.empty or small.empty:
+        out["verdict"] = (f"not judged: {rising_text}, but no adapted teacher or no scratch model "
+                          f"of ≤{max_params:,.0f} parameters")
+        return out
+    top, best = teacher.iloc[0], small.loc[small["r2_anom_mean"].idxmax()]
+    spreads = [v for v in (top["r2_anom_std"], best["r2_anom_std"]) if pd.notna(v)]
+    margin = float(top["r2_anom_mean"] - best["r2_anom_mean"])
+    out.update(teacher_r2_anom=float(top["r2_anom_mean"]),
+               best_small_r2_anom=float(best["r2_anom_mean"]),
+               best_small_params=float(best["n_params"]), margin=margin,
+               spread=max(spreads) if spreads else nan)
+    beat_text = (f"the adapted teacher's test anomaly R² ({top['r2_anom_mean']:.3f}) is "
+                 f"{abs(margin):.3f} {'above' if margin > 0 else 'below'} the best scratch model "
+                 f"of ≤{max_params:,.0f} parameters ({best['r2_anom_mean']:.3f} at "
+                 f"{int(best['n_params']):,} parameters)")
+    if not spreads:
+        out["verdict"] = (f"not judged: {rising_text}; {beat_text}, but with one seed per model "
+                          "the seed spread is unknown (run more seeds)")
+        return out
+    out["beats"] = bool(margin > factor * out["spread"])
+    out["passes"] = None if out["rising"] is None else bool(out["beats"] and out["rising"])
+    word = {True: "passes", False: "fails", None: "not judged"}[out["passes"]]
+    out["verdict"] = (f"{word}: {rising_text}; {beat_text}, "
+                      f"{'more' if out['beats'] else 'not more'} than {factor:g} x the seed spread "
+                      f"({out['spread']:.3f})")
+    return out
+
+
+def adaptation_verdict(skill: pd.DataFrame) -> str:
+    """A sentence, computed from :func:`teacher_skill`, on whether pre-training helps: the
+    adapted teacher's test anomaly R² and RMSE against the same network trained from scratch,
+    judged against twice the seed spread when both have several seeds. Without teacher rows,
+    the table's message naming the command."""
+    if skill.empty and "missing" in skill.attrs:
+        return skill.attrs["missing"]
+    t = skill.set_index("model") if len(skill) else pd.DataFrame()
+    if not {"teacher (pretrained)", "teacher (scratch)"} <= set(t.index):
+        return ("the adapted and the from-scratch teacher are not both in the results, so "
+                "pre-training is not judged")
+    adapted, scratch = t.loc["teacher (pretrained)"], t.loc["teacher (scratch)"]
+    diff = float(adapted["r2_anom_mean"] - scratch["r2_anom_mean"])
+    text = (f"the adapted teacher's test anomaly R² is {abs(diff):.3f} "
+            f"{'above' if diff > 0 else 'below'} the from-scratch teacher's "
+            f"({adapted['r2_anom_mean']:.3f} vs {scratch['r2_anom_mean']:.3f}; RMSE "
+            f"{adapted['rmse_mean']:.4f} vs {scratch['rmse_mean']:.4f})")
+    spreads = [v for v in (adapted["r2_anom_std"], scratch["r2_anom_std"]) if pd.notna(v)]
+    if len(spreads) < 2:
+        return text + ", from one seed each, so the difference is not tested against seed variation"
+    resolved = abs(diff) > 2 * max(spreads)
+    return text + (f", {'more' if resolved else 'not more'} than twice the seed spread "
+                   f"({max(spreads):.3f})")
+
+
+def teacher_headline(skill: pd.DataFrame) -> dict[str, float | str]:
+    """The teacher chapter's quoted numbers from :func:`teacher_skill` (NaN when absent):
+    ``teacher_test_{r2, r2_anom, rmse, rmse_latw}`` of the adapted teacher,
+    ``scratch_teacher_test_{r2_anom, rmse}`` and ``adaptation_text``."""
+    t = skill.set_index("model") if len(skill) else pd.DataFrame()
+
+    def pick(model: str, column: str) -> float:
+        return float(t.loc[model, column]) if model in t.index else float("nan")
+
+    out: dict[str, float | str] = {f"teacher_test_{m}": pick("teacher (pretrained)", f"{m}_mean")
+                                   for m in TEACHER_METRICS}
+    out.update(scratch_teacher_test_r2_anom=pick("teacher (scratch)", "r2_anom_mean"),
+               scratch_teacher_test_rmse=pick("teacher (scratch)", "rmse_mean"),
+               adaptation_text=adaptation_verdict(skill))
+    return out

@@ -1,0 +1,94 @@
+"""Computed sentences the chapters quote: what is missing and which command makes it, where
+the numbers come from (profile, hardware, seeds), percentages, and the size target.
+
+Reads one file: ``results/<profile>/teacher/teacher.json`` (:func:`hardware_label`); every
+other function formats the numbers it is given. Used by chapters 2 to 5
+(book/generated/02_teacher.ipynb … 05_pi_timings.ipynb).
+"""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from ..utils import results_dir
+
+#: The profile named in messages about a frame that does not say which profile it came from
+#: (one read with :func:`ecodistill.runs.read_runs` instead of :func:`read_results`).
+UNKNOWN_PROFILE = "<profile>"
+
+
+def no_results_message(profile: str) -> str:
+    """The line a chapter shows when ``results/<profile>`` holds no student runs yet."""
+    return f"no {profile} results yet — run python -m ecodistill matrix --profile {profile}"
+
+
+def teacher_command(profile: str) -> str:
+    """The command that makes a profile's teacher results (at ``full``: the budgeted GPU run)."""
+    if profile == "full":
+        return "python -m ecodistill gpu-run --budget-s 540 on a GPU"
+    return f"python -m ecodistill train-teacher --profile {profile}"
+
+
+def no_teacher_message(profile: str, what: str = "results") -> str:
+    """``no <profile> <what> yet — run <command>``: what a chapter shows without the teacher."""
+    return f"no {profile} {what} yet — run {teacher_command(profile)}"
+
+
+def no_headroom_message(profile: str) -> str:
+    """What the headroom table and figure show before the headroom runs exist."""
+    gpu = " on a GPU" if profile == "full" else ""
+    return (f"no {profile} headroom runs yet — run python -m ecodistill train-teacher "
+            f"--profile {profile} --headroom{gpu}")
+
+
+def hardware_label(profile: str) -> str:
+    """Where the teacher ran, from ``results/<profile>/teacher/teacher.json`` (``device``)."""
+    path = results_dir(profile) / "teacher" / "teacher.json"
+    if not path.is_file():
+        return "hardware not recorded (no teacher record)"
+    record = json.loads(path.read_text())
+    host = record.get("host") or record.get("cpu") or ""
+    return f"{record.get('device', 'unknown device')}{f' ({host})' if host else ''}"
+
+
+def seeds_text(seeds: list[int]) -> str:
+    """``3 seeds (0, 1, 2)``, ``1 seed (0)`` or ``no seeds``."""
+    if not seeds:
+        return "no seeds"
+    return f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({', '.join(str(s) for s in seeds)})"
+
+
+def provenance_text(profile: str, seeds, hardware: str | None = None) -> str:
+    """``profile <p>, hardware: <where>, <n> seeds (...)`` for a chapter's numbers
+    (``hardware`` defaults to :func:`hardware_label`)."""
+    seeds = sorted(int(seed) for seed in seeds)
+    return f"profile {profile}, hardware: {hardware or hardware_label(profile)}, {seeds_text(seeds)}"
+
+
+def pct(share: float) -> str:
+    """A share as a percentage: whole numbers, one decimal below 10 % (never "-0%")."""
+    return f"{100 * share:.0f}%" if abs(share) >= 0.1 else f"{100 * share:.1f}%"
+
+
+TARGET_COLUMNS = ["student", "family", "n_params", "params_ratio", "flops_ratio", "retained_skill",
+                  "r2_ratio", "keeps_anom", "keeps_r2"]
+
+
+def target_check(table: pd.DataFrame, method: str | None = None, max_params: float = 0.01,
+                 max_flops: float = 0.05) -> pd.DataFrame:
+    """The size target of chapter 4's abstract: distilled students with ≤1% of the teacher's
+    parameters and ≤5% of its FLOPs per map, and whether they keep ≥90% of its anomaly skill
+    above climatology (``keeps_anom``) and ≥97% of its raw R² (``keeps_r2``).
+
+    Args:
+        table: :func:`ecodistill.report.student_table`.
+        method: keep only this (the validated) distilled setting; None keeps all.
+    """
+    if table.empty:
+        return pd.DataFrame(columns=TARGET_COLUMNS)
+    distilled = table[(table["init"] == "distilled") & (1 / table["params_ratio"] <= max_params)
+                      & (1 / table["flops_ratio"] <= max_flops)]
+    distilled = distilled[distilled["method"] == method] if method else distilled
+    return distilled[TARGET_COLUMNS[:-2]].assign(keeps_anom=distilled["retained_skill"] >= 0.9,
+                                                 keeps_r2=distilled["r2_ratio"] >= 0.97)
