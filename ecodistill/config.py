@@ -18,6 +18,15 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 PROFILES = ("smoke", "cpu", "full")
+MODES = ("offline", "online", "self", "scratch")
+
+
+def _at_least(cfg: Any, **minimum: int) -> None:
+    """Refuse integer fields below their minimum (None passes: the field is optional)."""
+    for name, low in minimum.items():
+        value = getattr(cfg, name)
+        if value is not None and value < low:
+            raise ValueError(f"{type(cfg).__name__}.{name}={value}: must be at least {low}")
 
 
 @dataclass(frozen=True)
@@ -82,11 +91,19 @@ class StudentConfig:
     """One student architecture; ``family`` in {afno, unet, cnn, mlp}."""
 
     name: str = "afno_s"
-    family: str = "afno"
+    family: str = "afno"  # a registered family: ecodistill.models.family_names()
     width: int = 64
     depth: int = 2
     patch_size: int = 4  # afno only
     num_blocks: int = 4  # afno only
+
+    def __post_init__(self) -> None:
+        from .models.students import family_names
+
+        if self.family not in family_names():
+            raise ValueError(f"StudentConfig.family={self.family!r} unknown: choose one of {family_names()} "
+                             "(or register one with ecodistill.models.register_family)")
+        _at_least(self, width=1, depth=1, patch_size=1, num_blocks=1)
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,13 @@ class TrainConfig:
     bf16: bool = True  # autocast on CUDA only; the CPU path stays fp32 and deterministic
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        _at_least(self, epochs=1, batch_size=1, max_steps=1, steps_per_epoch=1)
+        if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.warmup_frac < 1 or self.grad_clip < 0:
+            raise ValueError(f"TrainConfig: need lr > 0, weight_decay >= 0, 0 <= warmup_frac < 1, grad_clip >= 0; "
+                             f"got lr={self.lr}, weight_decay={self.weight_decay}, warmup_frac={self.warmup_frac}, "
+                             f"grad_clip={self.grad_clip}")
+
 
 @dataclass(frozen=True)
 class DistillConfig:
@@ -113,7 +137,7 @@ class DistillConfig:
     ``loss = alpha * distill + (1 - alpha) * truth`` for output losses.
     """
 
-    loss: str = "mse"  # mse | l1 | huber | bounded | gaussian | hint | attention | relational | spectral
+    loss: str = "mse"  # a registered loss: ecodistill.losses.loss_names() (scratch: its truth term)
     alpha: float = 0.5
     mode: str = "offline"  # offline | online | self | scratch
     extra_unlabeled: bool = True  # teacher labels extra years / NDVI gaps
@@ -122,11 +146,20 @@ class DistillConfig:
     feature_weight: float = 1.0  # weight of hint / attention / relational terms
 
     def __post_init__(self) -> None:
+        from .losses import loss_names, loss_spec
+
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"DistillConfig.alpha={self.alpha} outside [0, 1]")
-        modes = ("offline", "online", "self", "scratch")
-        if self.mode not in modes:
-            raise ValueError(f"DistillConfig.mode={self.mode!r} unknown: choose one of {modes}")
+        if self.mode not in MODES:
+            raise ValueError(f"DistillConfig.mode={self.mode!r} unknown: choose one of {MODES}")
+        spec = loss_spec(self.loss)  # unknown names fail here, listing the registered ones
+        if self.mode == "scratch" and spec.truth is None:
+            raise ValueError(f"DistillConfig: a scratch run trains on the truth only, and the loss {self.loss!r} "
+                             f"has no truth-only form; choose one of {loss_names(truth=True)}")
+        _at_least(self, label_years=1)
+        if self.margin < 0 or self.feature_weight < 0:
+            raise ValueError(f"DistillConfig: margin={self.margin} and feature_weight={self.feature_weight} "
+                             "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,19 @@
-"""Student runs: scratch and distilled, one at a time or as the whole comparison matrix.
+"""One student run, scratch or distilled: train, evaluate, record.
 
 A student run builds a student, trains it with one objective from
 :mod:`ecodistill.objectives` through the one training loop, evaluates it on the validation
-and test years, and writes its rows (plus, for seed 0, its test error map). Runs are keyed
-by the hash of their configuration, so an interrupted matrix resumes where it stopped.
+and test years, and writes its rows (plus, for seed 0, its test error map). The run's id
+hashes everything the result depends on: the profile's config and dataset content hash,
+the student, the objective, the training settings actually used (learning rate, steps per
+epoch, epochs), the target, and the teacher: its run id and the sha256 of the predictions
+the student learned from. A run whose files exist and check out is not run again
+(:func:`ecodistill.runs.has_run`); a retrained teacher makes every student a new run.
 
-The matrix follows the comparison protocol of the book (DESIGN.md): selection on the
-validation years with an equal number of trials for scratch and distilled students, then
-every student size × {scratch, distilled} × seeds on the test years, then the controls
-(noise-free targets, no teacher-labelled extra years, label budgets).
+The whole comparison (selection, the matrix, controls) is :mod:`ecodistill.protocol`.
+``python -m ecodistill distill`` takes every setting a run records, so any committed run
+can be re-run from the command line, e.g. with another seed (``--from-run ID --seed 17``).
 
-Explained in book/generated/03_distill.ipynb and book/generated/04_results.ipynb.
+Explained in book/generated/03_distill.ipynb.
 """
 from __future__ import annotations
 
@@ -21,17 +24,22 @@ from typing import Any
 
 import numpy as np
 
-from . import runs
-from .config import PROFILES, DistillConfig, StudentConfig
+from . import losses, runs
+from .config import MODES, PROFILES, DistillConfig, StudentConfig, TrainConfig, from_dict
 from .models import build_student, count_params, save_checkpoint
-from .objectives import make_objective
+from .objectives import make_objective, truth_loss
 from .pipeline import Workspace, open_workspace
-from .teacher import ensure_teacher, load_teacher, load_teacher_predictions, teacher_record
-from .train import fit, masked_mse_loss
-from .utils import atomic_write_json, results_dir, seed_everything
+from .teacher import (
+    ensure_teacher,
+    load_teacher,
+    load_teacher_predictions,
+    predictions_digest,
+    teacher_record,
+)
+from .train import fit
+from .utils import results_dir, seed_everything
 
-LIVE_TEACHER_LOSSES = ("hint", "attention", "relational")
-STUDENT_CKPT_BYTES = 8 * 2**20  # committed student checkpoints stay "a few MB"
+STUDENT_CKPT_BYTES = 8 * 10**6  # committed student checkpoints stay "a few MB"
 
 
 @dataclass
@@ -44,72 +52,106 @@ class StudentResult:
     model: Any = None
 
 
-def _run_name(scfg: StudentConfig, dcfg: DistillConfig, tag: str) -> str:
+def run_name(scfg: StudentConfig, dcfg: DistillConfig, tag: str) -> str:
     """``scratch-<student>`` or ``kd-<loss>-<mode>-<student>_from_teacher`` plus a tag (STYLE.md §7)."""
     base = (f"scratch-{scfg.name}" if dcfg.mode == "scratch"
             else f"kd-{dcfg.loss}-{dcfg.mode}-{scfg.name}_from_teacher")
     return f"{base}-{tag}"
 
 
-def train_loader(ws: Workspace, dcfg: DistillConfig, seed: int, batch_size: int, target: str):
-    """The training loader a mode needs (offline: with the teacher's cached predictions)."""
-    common = dict(shuffle=True, seed=seed, batch_size=batch_size, label_years=dcfg.label_years, target=target)
-    if dcfg.mode != "offline" or dcfg.loss in LIVE_TEACHER_LOSSES:
-        return ws.loader("train", **common)
+def needs_live_teacher(dcfg: DistillConfig) -> bool:
+    """True when the run needs the teacher network (online mode, feature losses)."""
+    return dcfg.mode == "online" or (dcfg.mode == "offline" and losses.loss_spec(dcfg.loss).live_teacher)
+
+
+def train_loader(ws: Workspace, dcfg: DistillConfig, cfg: TrainConfig, target: str = "ndvi",
+                 teacher_run_id: str | None = None):
+    """The training batches a mode needs (offline: with the teacher's cached predictions)."""
+    common = dict(label_years=dcfg.label_years, target=target)
+    if dcfg.mode != "offline" or needs_live_teacher(dcfg):
+        return ws.train_loader(cfg, **common)
     unlabeled = dcfg.extra_unlabeled and ws.prep.has_split("extra")
     pred = np.zeros((ws.prep.n_time, 1, *ws.img_size), np.float16)  # aligned with the time axis:
     for split in ("train", "extra") if unlabeled else ("train",):  # any subset of days can use it
-        pred[ws.prep.split_days(split)] = load_teacher_predictions(ws, split)
-    return ws.loader("train", teacher_pred=pred, unlabeled=unlabeled, **common)
+        pred[ws.prep.split_days(split)] = load_teacher_predictions(ws, split, teacher_run_id)
+    return ws.train_loader(cfg, teacher_pred=pred, unlabeled=unlabeled, **common)
+
+
+def teacher_identity(ws: Workspace, dcfg: DistillConfig, teacher_run_id: str | None = None) -> dict:
+    """The teacher a student run depends on: its run id and the sha256 of its predictions
+    (empty for a scratch run made before any teacher exists; scratch runs report their
+    agreement with the teacher, so they depend on it too when it exists)."""
+    if dcfg.mode != "scratch":
+        ensure_teacher(ws.profile, ws.device)
+    record = teacher_record(ws.profile) or {}
+    if record.get("dataset_hash") != ws.dataset_hash:
+        return {}
+    run_id = teacher_run_id or record["run_id"]
+    return {"run_id": run_id, "predictions_sha256": predictions_digest(ws, run_id)}
+
+
+def student_train_cfg(ws: Workspace, seed: int, lr_scale: float = 1.0, **changes: Any) -> TrainConfig:
+    """The profile's student training settings for ``seed``, the learning rate times
+    ``lr_scale`` and the epoch length resolved (so the run's config records its steps)."""
+    cfg = ws.train_cfg("student_train", seed, lr=ws.cfg.student_train.lr * lr_scale, **changes)
+    return replace(cfg, steps_per_epoch=ws.steps_per_epoch(cfg))
 
 
 def train_student(ws: Workspace, scfg: StudentConfig, dcfg: DistillConfig, seed: int, *,
                   tag: str = "final", lr_scale: float = 1.0, target: str = "ndvi",
                   splits: tuple[str, ...] = ("val", "test"), save_map: bool | None = None,
-                  keep_model: bool = False) -> StudentResult:
+                  keep_model: bool = False, teacher_run_id: str | None = None,
+                  train_changes: dict | None = None) -> StudentResult:
     """Train and evaluate one student; skip the work when its rows already exist.
 
     Args:
-        scfg: architecture; dcfg: objective (mode ``scratch`` trains on the truth only).
+        scfg: architecture; dcfg: objective (mode ``scratch`` trains on the truth only,
+            with ``dcfg.loss``'s truth term).
         seed: seeds weights, batch order and loss sampling.
-        tag: ``tune`` (selection on validation years) or ``final`` (reported runs).
-        lr_scale: multiplies the profile's learning rate (the scratch students' search axis).
+        tag: ``tune`` (selection on validation years), ``final`` (reported runs) or a
+            control's name.
+        lr_scale: multiplies the profile's learning rate.
         target: ``ndvi`` (observed, with noise and gaps) or ``ndvi_true`` (noise-free control).
         splits: where to evaluate (tuning runs: ``("val",)`` only — test years are used once).
         save_map: store the test error map (default: seed 0 only).
         keep_model: return the trained model (always trains, even when the rows exist).
+        teacher_run_id: learn from this teacher's predictions (default: the profile's
+            teacher; the label-budget control passes a teacher adapted on fewer labels).
+        train_changes: other :class:`~ecodistill.config.TrainConfig` fields to change
+            (e.g. ``epochs`` for the budget check).
     """
-    cfg = ws.train_cfg("student_train", seed, lr=ws.cfg.student_train.lr * lr_scale)
-    teacher_info = ensure_teacher(ws.profile, ws.device) if dcfg.mode != "scratch" else {}
-    current = teacher_record(ws.profile) or {}
-    teacher_ready = current.get("dataset_hash") == ws.dataset_hash  # scratch runs get fidelity too
-    teacher_info = teacher_info or (current if teacher_ready else {})
+    cfg = student_train_cfg(ws, seed, lr_scale, **(train_changes or {}))
+    if dcfg.label_years is not None:
+        n_years = ws.cfg.data.train_years[1] - ws.cfg.data.train_years[0] + 1
+        if dcfg.label_years > n_years:
+            raise ValueError(f"label_years={dcfg.label_years}: the {ws.profile} profile has {n_years} training "
+                             f"years; choose 1..{n_years}")
+    teacher = teacher_identity(ws, dcfg, teacher_run_id)
     config = ws.run_config(role="student", student=asdict(scfg), distill=asdict(dcfg), seed=seed,
-                           train=asdict(cfg), target=target, tag=tag, splits=list(splits))
-    name = _run_name(scfg, dcfg, tag)
+                           train=asdict(cfg), target=target, tag=tag, splits=list(splits), teacher=teacher)
+    name = run_name(scfg, dcfg, tag)
     run_id = runs.make_run_id(name, config)
     if runs.has_run(ws.profile, run_id) and not keep_model:
         frame = runs.read_runs(ws.profile, run_id=run_id, split="val", region="global", metric="rmse")
-        return StudentResult(run_id, float(frame.value.iloc[0]), [])
+        return StudentResult(run_id, float(frame.value.iloc[0]) if len(frame) else float("nan"), [])
     seed_everything(seed)
     model = build_student(scfg, ws.in_chans, 1, ws.img_size)
-    live = load_teacher(ws.profile) if (dcfg.loss in LIVE_TEACHER_LOSSES or dcfg.mode == "online") else None
-    example = ws.example_x()
-    loss_fn = make_objective(dcfg, model, live, example, seed)
+    live = load_teacher(ws.profile) if needs_live_teacher(dcfg) else None
+    loss_fn = make_objective(dcfg, model, live, ws.example_x() if live is not None or dcfg.mode == "self"
+                             else None, seed)
     kwargs: dict[str, Any] = {}
     if dcfg.mode == "online":  # deep mutual learning: the teacher keeps learning beside the student
         kwargs = {"co_model": live, "co_loss_fn": make_objective(replace(dcfg, mode="offline", loss="mse",
                                                                          alpha=0.1))}
     elif live is not None:
         kwargs = {"teacher": live}
-    result = fit(model, train_loader(ws, dcfg, seed, cfg.batch_size, target),
-                 ws.loader("val", batch_size=cfg.batch_size), loss_fn, cfg, lat_weights=ws.lat_weights,
-                 val_loss_fn=masked_mse_loss, device=ws.device, progress=False, **kwargs)
-    rows = []
-    test_pred = None
+    result = fit(model, train_loader(ws, dcfg, cfg, target, teacher_run_id), ws.val_loader(cfg), loss_fn, cfg,
+                 lat_weights=ws.lat_weights, val_loss_fn=truth_loss("mse"), device=ws.device, progress=False,
+                 **kwargs)
+    rows, test_pred = [], None
     for split in splits:
         y_hat = ws.predict(model, split)
-        teacher_pred = load_teacher_predictions(ws, split) if teacher_ready else None
+        teacher_pred = load_teacher_predictions(ws, split, teacher.get("run_id")) if teacher else None
         rows += ws.evaluate(y_hat, split, teacher_pred=teacher_pred)
         test_pred = y_hat if split == "test" else test_pred
     n_params, flops = ws.model_cost(model)
@@ -117,8 +159,7 @@ def train_student(ws: Workspace, scfg: StudentConfig, dcfg: DistillConfig, seed:
             "method": "scratch" if dcfg.mode == "scratch" else f"kd-{dcfg.loss}-{dcfg.mode}",
             "family": scfg.family, "n_params": n_params, "flops_per_map": flops,
             "alpha": dcfg.alpha if dcfg.mode != "scratch" else float("nan"),
-            "label_years": dcfg.label_years or -1, "teacher_run_id": teacher_info.get("run_id", ""),
-            "seed": seed}
+            "label_years": dcfg.label_years or -1, "teacher_run_id": teacher.get("run_id", ""), "seed": seed}
     ws.record(name, meta, rows, config, result.history)
     if test_pred is not None and (save_map if save_map is not None else seed == 0):
         ws.save_error_map(run_id, test_pred)
@@ -140,168 +181,73 @@ def save_student(ws: Workspace, run_id: str, model, config: dict) -> None:
     save_checkpoint(folder / f"{run_id}.pt", model, config)
 
 
-# --------------------------------------------------------------------------- the matrix
-def selection_path(profile: str):
-    """``results/<profile>/selection.json``: what validation chose, and the trials behind it."""
-    return results_dir(profile) / "selection.json"
-
-
-#: Learning-rate multipliers each arm re-tries around its own best setting (stage 3 of
-#: :func:`select_settings`).
-LR_REFINE = (0.5, 2.0, 4.0)
-
-
-def select_settings(ws: Workspace, seed: int = 0) -> dict:
-    """Choose alpha, loss and learning rate (distilled) and the learning rate (scratch) on the
-    validation years, with the same number of trials for both arms.
-
-    1. Distilled: every alpha with the MSE output loss, then every loss at the best alpha.
-       Losses that need the live teacher (:data:`LIVE_TEACHER_LOSSES`) are tried for the
-       ablation when its checkpoint is at hand but never chosen: the matrix's runs read the
-       teacher's cached predictions (at ``full`` they run away from the GPU that holds it).
-    2. Scratch: as many learning-rate multipliers, log-spaced from 0.25 to 4 around the
-       profile's value.
-    3. Both arms: their best setting re-tried at ``LR_REFINE`` times their own best
-       multiplier (tag ``tunelr``), so that neither arm is held back by a learning rate
-       that suits the profile's budget badly, and a scratch optimum on the edge of its grid
-       is followed beyond it.
-
-    Tuning runs are evaluated on the validation years only.
-    """
-    scfg = ws.cfg.student(ws.cfg.headline_student)
-    trials: list[dict] = []
-
-    def trial(dcfg, lr_scale=1.0, stage="alpha", tag="tune"):
-        res = train_student(ws, scfg, dcfg, seed, tag=tag, lr_scale=lr_scale, splits=("val",))
-        trials.append({"stage": stage, "mode": dcfg.mode, "loss": dcfg.loss, "alpha": dcfg.alpha,
-                       "lr_scale": lr_scale, "val_rmse": res.val_rmse, "run_id": res.run_id})
-        return res.val_rmse
-
-    alpha_scores = {a: trial(DistillConfig(loss="mse", alpha=a)) for a in ws.cfg.alphas}
-    best_alpha = min(alpha_scores, key=alpha_scores.get)
-    loss_scores = {"mse": alpha_scores[best_alpha]}
-    for name in ws.cfg.losses:
-        if name == "mse":
-            continue
-        try:
-            loss_scores[name] = trial(DistillConfig(loss=name, alpha=best_alpha), stage="loss")
-        except FileNotFoundError as err:  # a live-teacher loss where no teacher checkpoint is
-            print(f"loss ablation: {name} skipped ({err})")
-    offline = {k: v for k, v in loss_scores.items() if k not in LIVE_TEACHER_LOSSES}
-    best_loss = min(offline, key=offline.get)  # the matrix reads cached predictions only
-    n_trials = len(alpha_scores) + len(loss_scores) - 1
-    scales = np.geomspace(0.25, 4.0, n_trials) if n_trials > 1 else np.array([1.0])
-    scratch = DistillConfig(mode="scratch")
-    lr_scores = {float(s): trial(scratch, float(s), stage="lr-grid") for s in scales}
-    kd_best = DistillConfig(loss=best_loss, alpha=best_alpha)
-    kd_lr = {1.0: loss_scores[best_loss]}
-    scratch_centre = min(lr_scores, key=lr_scores.get)
-    for m in LR_REFINE:
-        kd_lr[m] = trial(kd_best, m, stage="lr-refine", tag="tunelr")
-        lr_scores[scratch_centre * m] = trial(scratch, scratch_centre * m, stage="lr-refine", tag="tunelr")
-    selection = {"student": scfg.name, "seed": seed, "alpha": best_alpha, "loss": best_loss,
-                 "kd_lr_scale": min(kd_lr, key=kd_lr.get), "scratch_lr_scale": min(lr_scores, key=lr_scores.get),
-                 "n_trials_each": n_trials + len(LR_REFINE), "trials": trials}
-    atomic_write_json(selection_path(ws.profile), selection)
-    return selection
-
-
-def best_distilled(selection: dict) -> tuple[DistillConfig, float]:
-    """The selected distillation setting and its learning-rate multiplier."""
-    return (DistillConfig(loss=selection["loss"], alpha=selection["alpha"]),
-            float(selection.get("kd_lr_scale", 1.0)))
-
-
-def run_final(ws: Workspace, selection: dict) -> list[str]:
-    """Every student size x {scratch, distilled} x seeds on the test years (5 seeds at the headline)."""
-    best, kd_lr = best_distilled(selection)
-    ids = []
-    for scfg in ws.cfg.students:
-        seeds = ws.cfg.headline_seeds if scfg.name == ws.cfg.headline_student else ws.cfg.seeds
-        for seed in seeds:
-            ids.append(train_student(ws, scfg, DistillConfig(mode="scratch"), seed,
-                                     lr_scale=selection["scratch_lr_scale"]).run_id)
-            ids.append(train_student(ws, scfg, best, seed, lr_scale=kd_lr).run_id)
-    return ids
-
-
-def label_budgets(ws: Workspace) -> list[int]:
-    """Label budgets (years with NDVI labels) of 1, 3, 10 and all training years that fit."""
-    n_years = ws.cfg.data.train_years[1] - ws.cfg.data.train_years[0] + 1
-    return sorted({b for b in (1, 3, 10) if b < n_years} | {n_years})
-
-
-def run_controls(ws: Workspace, selection: dict) -> list[str]:
-    """The protocol's controls at the headline size, over the profile's seeds.
-
-    * scratch on the simulator's noise-free, gap-free NDVI (how much of KD is denoising);
-    * distilled without the teacher-labelled extra years;
-    * label budgets: scratch and distilled with only the last N training years labelled.
-    """
-    scfg = ws.cfg.student(ws.cfg.headline_student)
-    best, kd_lr = best_distilled(selection)
-    scratch = DistillConfig(mode="scratch")
-    lr = selection["scratch_lr_scale"]
-    ids = []
-    for seed in ws.cfg.seeds:
-        ids.append(train_student(ws, scfg, scratch, seed, lr_scale=lr, target="ndvi_true", tag="noisefree").run_id)
-        ids.append(train_student(ws, scfg, replace(best, extra_unlabeled=False), seed, lr_scale=kd_lr,
-                                 tag="noextra").run_id)
-        for years in label_budgets(ws)[:-1]:  # "all years" is the final run itself
-            ids.append(train_student(ws, scfg, replace(scratch, label_years=years), seed, lr_scale=lr,
-                                     tag=f"budget{years}").run_id)
-            ids.append(train_student(ws, scfg, replace(best, label_years=years), seed, lr_scale=kd_lr,
-                                     tag=f"budget{years}").run_id)
-    return ids
-
-
-def run_matrix(profile: str, device: str | None = None, stages: tuple[str, ...] = ("select", "final", "controls")):
-    """The whole comparison at ``profile``; resumable (finished runs are skipped)."""
-    ws = open_workspace(profile, device)
-    ensure_teacher(profile, ws.device)
-    path = selection_path(profile)
-    selection = select_settings(ws) if "select" in stages or not path.is_file() else json.loads(path.read_text())
-    ids = []
-    if "final" in stages:
-        ids += run_final(ws, selection)
-    if "controls" in stages:
-        ids += run_controls(ws, selection)
-    return selection, ids
+# --------------------------------------------------------------------------- CLI
+def _settings_from_run(profile: str, run_id: str) -> dict:
+    """The settings a committed run recorded, as ``distill`` arguments."""
+    config = runs.read_run_config(profile, run_id)
+    if config.get("role") != "student":
+        raise ValueError(f"run {run_id!r} is not a student run (role {config.get('role')!r}); pick a "
+                         "scratch-... or kd-... run id from results/<profile>/runs")
+    base = open_workspace(profile).cfg.student_train.lr
+    return {"student": config["student"]["name"], "dcfg": from_dict(DistillConfig, config["distill"]),
+            "lr_scale": config["train"]["lr"] / base, "epochs": config["train"]["epochs"],
+            "steps_per_epoch": config["train"]["steps_per_epoch"], "target": config["target"],
+            "tag": config["tag"], "splits": tuple(config["splits"]),
+            "teacher_run_id": (config.get("teacher") or {}).get("run_id")}
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
     ws = open_workspace(args.profile, args.device)
-    scfg = ws.cfg.student(args.student or ws.cfg.headline_student)
-    dcfg = DistillConfig(loss=args.loss, alpha=args.alpha, mode=args.mode,
-                         extra_unlabeled=not args.no_extra, label_years=args.label_years)
-    res = train_student(ws, scfg, dcfg, args.seed, tag=args.tag)
+    if args.from_run:
+        s = _settings_from_run(args.profile, args.from_run)
+    else:
+        s = {"student": args.student or ws.cfg.headline_student, "lr_scale": 1.0, "epochs": None,
+             "steps_per_epoch": None, "target": "ndvi", "tag": "final", "splits": ("val", "test"),
+             "teacher_run_id": None,
+             "dcfg": DistillConfig(loss=args.loss or "mse", alpha=0.5 if args.alpha is None else args.alpha,
+                                   mode=args.mode or "offline")}
+    overrides = {k: getattr(args, k) for k in ("loss", "alpha", "mode", "label_years", "margin", "feature_weight")
+                 if getattr(args, k) is not None}
+    if args.no_extra:
+        overrides["extra_unlabeled"] = False
+    dcfg = replace(s["dcfg"], **overrides)
+    if args.lr is not None:
+        s["lr_scale"] = args.lr / ws.cfg.student_train.lr
+    lr_scale = s["lr_scale"] if args.lr_scale is None else args.lr_scale
+    changes = {k: v for k, v in (("epochs", args.epochs or s["epochs"]),
+                                 ("steps_per_epoch", args.steps_per_epoch or s["steps_per_epoch"])) if v}
+    res = train_student(ws, ws.cfg.student(args.student or s["student"]), dcfg, args.seed,
+                        tag=args.tag or s["tag"], lr_scale=lr_scale, target=args.target or s["target"],
+                        splits=s["splits"], teacher_run_id=args.teacher_run_id or s["teacher_run_id"],
+                        train_changes=changes)
     print(json.dumps({"run_id": res.run_id, "val_rmse": res.val_rmse}))
     return 0
 
 
-def _cmd_matrix(args: argparse.Namespace) -> int:
-    selection, ids = run_matrix(args.profile, args.device, tuple(args.stages))
-    print(json.dumps({"selection": {k: v for k, v in selection.items() if k != "trials"}, "runs": len(ids)}))
-    return 0
-
-
 def register_cli(subparsers) -> None:
-    """Add ``distill`` (one student run) and ``matrix`` (the whole comparison)."""
-    p = subparsers.add_parser("distill", help="train one student (scratch or distilled)")
+    """Add ``distill`` (one student run, every recorded setting on the command line)."""
+    p = subparsers.add_parser("distill", help="train one student (scratch or distilled)",
+                              description="Train one student. Every setting a run records can be given; "
+                                          "--from-run ID re-runs a recorded run (e.g. with --seed 17).")
     p.add_argument("--profile", default="smoke", choices=PROFILES)
+    p.add_argument("--from-run", default=None, metavar="RUN_ID",
+                   help="start from the settings of this recorded run (results/<profile>/runs/RUN_ID.json)")
     p.add_argument("--student", default=None, help="a student preset of the profile (default: the headline one)")
-    p.add_argument("--mode", default="offline", choices=["offline", "online", "self", "scratch"])
-    p.add_argument("--loss", default="mse", help="mse, l1, huber, bounded, spectral, hint, attention, relational")
-    p.add_argument("--alpha", type=float, default=0.5, help="weight of the teacher term (0..1)")
+    p.add_argument("--mode", default=None, choices=MODES, help="offline (default), online, self or scratch")
+    p.add_argument("--loss", default=None,
+                   help=f"a registered loss (scratch: its truth term): {', '.join(losses.loss_names())}")
+    p.add_argument("--alpha", type=float, default=None, help="weight of the teacher term (0..1, default 0.5)")
+    p.add_argument("--margin", type=float, default=None, help="teacher-bounded loss margin")
+    p.add_argument("--feature-weight", type=float, default=None, help="weight of a feature loss's term")
     p.add_argument("--label-years", type=int, default=None, help="keep labels of only the last N training years")
     p.add_argument("--no-extra", action="store_true", help="no teacher-labelled extra years")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the profile's)")
+    p.add_argument("--lr-scale", type=float, default=None, help="or: a multiple of the profile's learning rate")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the profile's)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="steps per epoch (default: the profile's)")
+    p.add_argument("--target", default=None, choices=["ndvi", "ndvi_true"], help="training target")
+    p.add_argument("--teacher-run-id", default=None, help="learn from this teacher's predictions")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tag", default="final")
+    p.add_argument("--tag", default=None, help="run tag (default: final)")
     p.add_argument("--device", default=None)
     p.set_defaults(func=_cmd_distill)
-    m = subparsers.add_parser("matrix", help="the distilled-vs-scratch comparison (resumable)")
-    m.add_argument("--profile", default="smoke", choices=PROFILES)
-    m.add_argument("--device", default=None)
-    m.add_argument("--stages", nargs="+", default=["select", "final", "controls"],
-                   choices=["select", "final", "controls"])
-    m.set_defaults(func=_cmd_matrix)

@@ -79,7 +79,7 @@ def gpu_run(budget_s: float, profile: str = "full", out: Path | None = None, dev
             res = train_student(ws, scfg, DistillConfig(loss=loss, mode=mode, alpha=0.5), seed)
             done.append(res.run_id)
     if elapsed() < budget_s - 2 * reserve:  # the headroom (scaling) check, one seed, if time is left
-        from .teacher import run_headroom
+        from .headroom import run_headroom
 
         done += run_headroom(profile, seeds=(0,), device=ws.device)
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 import platform
 from dataclasses import dataclass, field, replace
@@ -21,31 +22,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data, evaluate, runs
+from . import data, distributed, evaluate, runs
 from .config import RunConfig, TrainConfig, get_profile, to_dict
+from .data.loader import DayDataset, EpochBatchSampler
+from .data.resident import ResidentData, ResidentLoader, resident_bytes
 from .models import count_params, flops_per_map
-from .train import predict
+from .predictions import predict
 from .utils import atomic_write_bytes, cache_dir, results_dir, stable_hash
 
-MEMORY_BYTES = 512 * 2**20  # evaluation splits whose inputs fit are kept in memory
+#: Host memory a CPU process may give to :class:`~ecodistill.data.resident.ResidentData`
+#: (``ECODISTILL_RESIDENT_GB`` overrides; 0 turns it off). On a GPU, half its memory.
+RESIDENT_HOST_GB = 6.0
 
 
-class MemoryLoader:
-    """Ordered batches from in-memory split arrays (``x``, ``y``, ``mask``, ``clim``, ``t``)."""
-
-    KEYS = ("x", "y", "mask", "clim", "t")
-
-    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int) -> None:
-        self.arrays, self.batch_size = arrays, batch_size
-        self.n = len(arrays["t"])
-
-    def __len__(self) -> int:
-        return (self.n + self.batch_size - 1) // self.batch_size
-
-    def __iter__(self):
-        for i in range(0, self.n, self.batch_size):
-            yield {k: torch.from_numpy(np.ascontiguousarray(self.arrays[k][i:i + self.batch_size]))
-                   for k in self.KEYS}
+def _resident_budget(device: str) -> float:
+    """Bytes the device-resident dataset may use on ``device``."""
+    if "ECODISTILL_RESIDENT_GB" in os.environ:
+        return float(os.environ["ECODISTILL_RESIDENT_GB"]) * 2**30
+    if device.startswith("cuda"):
+        return 0.5 * torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return RESIDENT_HOST_GB * 2**30
 
 
 @dataclass
@@ -101,47 +97,80 @@ class Workspace:
         return self.prep.land_mask
 
     # -- data ----------------------------------------------------------------------------
+    @property
+    def resident(self) -> ResidentData | None:
+        """The dataset held on the device (:mod:`ecodistill.data.resident`), built on first use
+        when it fits the device's budget (``ECODISTILL_RESIDENT_GB``), else None (batches
+        are then streamed from the file by :func:`ecodistill.data.make_loader`)."""
+        if "resident" not in self._memory:
+            dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+            fits = resident_bytes(self.prep, dtype) <= _resident_budget(self.device)
+            self._memory["resident"] = ResidentData(self.prep, self.device, dtype) if fits else None
+        return self._memory["resident"]
+
     def loader(self, split: str, *, task: str = "ndvi", shuffle: bool = False, batch_size: int | None = None,
                seed: int = 0, teacher_pred: np.ndarray | None = None, unlabeled: bool = False,
-               label_years: int | None = None, target: str = "ndvi"):
-        """A DataLoader of dict batches for ``split`` (see :func:`ecodistill.data.make_loader`)."""
+               label_years: int | None = None, target: str = "ndvi", steps_per_epoch: int | None = None,
+               weather_only: bool = False, shard: bool = False):
+        """Batches (:class:`~ecodistill.data.batch.Batch`) of ``split``: gathered on the device
+        from :attr:`resident` when it exists, else streamed by :func:`ecodistill.data.make_loader`
+        -- the same batches in the same order either way.
+
+        Args:
+            steps_per_epoch: fixed-length epochs (see :class:`~ecodistill.data.EpochBatchSampler`).
+            weather_only: ``x`` holds today's weather only (forecast pre-training).
+            shard: under torchrun, yield this rank's shard of every batch.
+        """
         bs = batch_size or self.cfg.student_train.batch_size
-        plain = task == "ndvi" and not shuffle and teacher_pred is None and not unlabeled
-        if plain and label_years is None and target == "ndvi" and split in ("val", "test"):
-            arrays = self.truth(split)
-            if "x" in arrays:
-                return MemoryLoader(arrays, bs)
-        return data.make_loader(self.prep, split, batch_size=bs, shuffle=shuffle, seed=seed, task=task,
-                                teacher_pred=teacher_pred, unlabeled=unlabeled, label_years=label_years,
-                                target=target)
+        rank, world = (distributed.dist_env()[:2]) if shard else (0, 1)
+        options = dict(task=task, teacher_pred=teacher_pred, unlabeled=unlabeled, label_years=label_years,
+                       target=target, weather_only=weather_only)
+        if self.resident is None:
+            return data.make_loader(self.prep, split, batch_size=bs, shuffle=shuffle, seed=seed,
+                                    steps_per_epoch=steps_per_epoch, rank=rank, world=world, **options)
+        days = DayDataset(self.prep, split, **options)
+        sampler = EpochBatchSampler(len(days), bs, shuffle, int(seed), steps_per_epoch=steps_per_epoch,
+                                    rank=rank, world=world)
+        return ResidentLoader(self.resident, days, sampler, weather_only=weather_only)
+
+    def steps_per_epoch(self, cfg: TrainConfig, task: str = "ndvi") -> int:
+        """Optimizer steps per epoch of a run: ``cfg.steps_per_epoch``, or one pass over all
+        training days of ``task`` at ``cfg.batch_size``. Every run of the profile with this
+        config takes the same steps, whatever its labelled years or extra inputs."""
+        if cfg.steps_per_epoch is not None:
+            return cfg.steps_per_epoch
+        return math.ceil(self.prep.split_days("train", task=task).size / cfg.batch_size)
+
+    def train_loader(self, cfg: TrainConfig, task: str = "ndvi", **data_options: Any):
+        """Shuffled training batches of a run (``cfg.seed``, ``cfg.batch_size``, fixed-length
+        epochs of :meth:`steps_per_epoch`), sharded by rank under torchrun."""
+        return self.loader("train", task=task, shuffle=True, seed=cfg.seed, batch_size=cfg.batch_size,
+                           steps_per_epoch=self.steps_per_epoch(cfg, task), shard=True, **data_options)
+
+    def val_loader(self, cfg: TrainConfig, task: str = "ndvi", **data_options: Any):
+        """Validation batches of a run (sharded by rank under torchrun; losses are all-reduced)."""
+        return self.loader("val", task=task, batch_size=cfg.batch_size, shard=True, **data_options)
 
     def example_x(self, n: int = 2) -> torch.Tensor:
-        """``(n, c_in, h, w)`` inputs from the training split (to size adapters and heads)."""
-        batch = next(iter(self.loader("train", batch_size=n)))
-        return batch["x"]
+        """``(n, c_in, h, w)`` inputs of the first training days, on the CPU (to size adapters
+        and heads, and for export)."""
+        return next(iter(self.loader("train", batch_size=n))).x.float().cpu()
 
     def train_cfg(self, which: str, seed: int, **changes: Any) -> TrainConfig:
         """The profile's ``pretrain`` / ``adapt`` / ``student_train`` settings with ``seed``."""
-        from dataclasses import replace
-
-        base = getattr(self.cfg, which)
-        return replace(base, seed=seed, **changes)
+        return replace(getattr(self.cfg, which), seed=seed, **changes)
 
     def model_cost(self, model: nn.Module) -> tuple[int, float]:
         """``(parameters, FLOPs per map)`` of a model at this workspace's input shape."""
         return count_params(model), flops_per_map(model.to("cpu"), (self.in_chans, *self.img_size))
 
     def truth(self, split: str) -> dict[str, np.ndarray]:
-        """The split's ``y``, ``mask``, ``clim``, ``month`` arrays (and ``x`` when it fits in
-        ``MEMORY_BYTES``), read once per process: evaluation and validation reuse them."""
-        if split not in self._memory:
-            n = self.prep.split_days(split).size
-            fits = n * self.in_chans * self.img_size[0] * self.img_size[1] * 4 <= MEMORY_BYTES
-            arrays = data.split_arrays(self.prep, split, with_x=fits)
-            if not fits:
-                return arrays
-            self._memory[split] = arrays
-        return self._memory[split]
+        """The split's ``y``, ``mask``, ``clim``, ``month`` arrays, read once per process:
+        evaluation reuses them."""
+        key = f"truth-{split}"
+        if key not in self._memory:
+            self._memory[key] = data.split_arrays(self.prep, split)
+        return self._memory[key]
 
     # -- evaluation ----------------------------------------------------------------------
     def predict(self, model: nn.Module, split: str, unlabeled: bool = False, device: str | None = None) -> np.ndarray:
@@ -149,8 +178,9 @@ class Workspace:
 
         ``device`` overrides the workspace's (e.g. ``"cpu"`` for CPU-only int8 or ONNX models).
         """
-        loader = self.loader(split, batch_size=32, unlabeled=unlabeled)
-        return predict(model, loader, device or self.device, dtype=torch.float32)
+        device = device or self.device
+        loader = self.loader(split, batch_size=128 if device.startswith("cuda") else 32, unlabeled=unlabeled)
+        return predict(model, loader, device, dtype=torch.float32)
 
     def evaluate(self, y_hat: np.ndarray, split: str, teacher_pred: np.ndarray | None = None,
                  monthly: bool = True) -> list[tuple[str, str, str, float]]:

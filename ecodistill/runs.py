@@ -6,14 +6,22 @@ Layout (DESIGN.md "Result files")::
     results/<profile>/runs/<run_id>.json   the run's config
     results/<profile>/timings.csv          runtime measurements (see ecodistill.bench)
 
-A run is keyed by the hash of its config, so re-running the same config overwrites
-the same files, and a notebook can ask :func:`has_run` before computing anything.
-Rows with NaN values or unknown categories are refused at write time.
+A run is keyed by the hash of its config -- which holds everything the result depends
+on: the dataset's content hash, and for students the teacher's run id and the sha256 of
+the predictions they learned from -- so re-running the same config overwrites the same
+files, and a notebook can ask :func:`has_run` before computing anything.
+
+Rows with NaN values or unknown categories are refused at write time. The CSV is written
+first and the JSON last, holding the CSV's sha256 and row count (``"_complete"``): a run
+counts as done only when both agree (:func:`run_status`), so an interrupted write, a
+truncated or edited CSV is re-run instead of silently losing rows, and :func:`read_runs`
+refuses a damaged file by name.
 
 Explained in book/intro.md ("How results flow into the book").
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -24,6 +32,8 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from .utils import atomic_write_json, atomic_write_text, git_commit, results_dir, stable_hash
+
+COMPLETE_KEY = "_complete"  # the completion marker inside <run_id>.json
 
 COLUMNS = [
     "run_id", "dataset_hash", "target", "kind", "init", "method", "family", "n_params",
@@ -116,26 +126,81 @@ def write_run(profile: str, rows: list[Mapping[str, Any]], config: Mapping[str, 
     out = runs_dir(profile) / f"{run_id}.csv"
     buf = io.StringIO()
     frame.to_csv(buf, index=False, float_format="%.8g")
-    atomic_write_json(out.with_suffix(".json"), dict(config))
-    atomic_write_text(out, buf.getvalue())
+    text = buf.getvalue()
+    config = {k: v for k, v in dict(config).items() if k != COMPLETE_KEY}
+    marker = {"csv_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "rows": len(rows)}
+    atomic_write_text(out, text)
+    atomic_write_json(out.with_suffix(".json"), {**config, COMPLETE_KEY: marker})  # last: marks completion
     return out
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is damaged ({type(err).__name__}: {err}); restore it (git checkout) or "
+                         "delete it and the CSV beside it to re-run the run") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} holds no run config (a {type(obj).__name__}); restore it or delete it to re-run")
+    return obj
+
+
+def run_status(profile: str, run_id: str) -> str:
+    """``complete``, ``missing`` or ``damaged: <why>`` for one run's files.
+
+    A run is complete when its JSON parses and carries the completion marker, and its CSV's
+    sha256 and row count match the marker.
+    """
+    csv_path = runs_dir(profile) / f"{run_id}.csv"
+    json_path = csv_path.with_suffix(".json")
+    if not csv_path.is_file() and not json_path.is_file():
+        return "missing"
+    if not csv_path.is_file() or not json_path.is_file():
+        return f"damaged: {csv_path.name if not csv_path.is_file() else json_path.name} is missing"
+    try:
+        marker = _read_json(json_path).get(COMPLETE_KEY)
+    except ValueError as err:
+        return f"damaged: {err}"
+    if not isinstance(marker, dict) or "csv_sha256" not in marker:
+        return f"damaged: {json_path.name} has no completion marker (the run was interrupted)"
+    data = csv_path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != marker["csv_sha256"]:
+        return f"damaged: {csv_path.name} differs from the checksum in {json_path.name} (truncated or edited)"
+    n_rows = max(0, data.count(b"\n") - 1)
+    if n_rows != marker.get("rows"):
+        return f"damaged: {csv_path.name} holds {n_rows} rows, {marker.get('rows')} were written"
+    return "complete"
+
+
 def has_run(profile: str, run_id: str) -> bool:
-    """True when ``results/<profile>/runs/<run_id>.csv`` exists."""
-    return (runs_dir(profile) / f"{run_id}.csv").is_file()
+    """True when the run's CSV and JSON are both there and agree (see :func:`run_status`); a
+    damaged run counts as not done, so the caller runs it again."""
+    return run_status(profile, run_id) == "complete"
 
 
 def read_run_config(profile: str, run_id: str) -> dict:
-    """The config saved with a run (``results/<profile>/runs/<run_id>.json``).
+    """The config saved with a run (``results/<profile>/runs/<run_id>.json``, without its marker).
 
     Raises:
         FileNotFoundError: when the run has no config file.
+        ValueError: when the file is damaged (naming it and the fix).
     """
     path = runs_dir(profile) / f"{run_id}.json"
     if not path.is_file():
         raise FileNotFoundError(f"no config for run {run_id!r} in {runs_dir(profile)}")
-    return json.loads(path.read_text())
+    return {k: v for k, v in _read_json(path).items() if k != COMPLETE_KEY}
+
+
+def _read_csv(profile: str, path: Path) -> pd.DataFrame:
+    status = run_status(profile, path.stem)
+    if status != "complete":
+        raise ValueError(f"{path}: {status.removeprefix('damaged: ')}; restore it (git checkout) or delete "
+                         f"{path.name} and {path.with_suffix('.json').name} and re-run the command that made it")
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: not a result file of this version (columns {missing} missing); re-run it")
+    return frame
 
 
 def read_runs(profile: str, **where: Any) -> pd.DataFrame:
@@ -152,8 +217,7 @@ def read_runs(profile: str, **where: Any) -> pd.DataFrame:
         files = sorted(runs_dir(profile).glob("*.csv"))
     if not files:
         return pd.DataFrame(columns=COLUMNS)
-    frame = pd.concat([pd.read_csv(f, keep_default_na=False, na_values=[""]) for f in files],
-                      ignore_index=True)
+    frame = pd.concat([_read_csv(profile, f) for f in files], ignore_index=True)
     for col, want in where.items():
         if col not in frame.columns:
             raise KeyError(f"read_runs: no column {col!r}; columns are {COLUMNS}")

@@ -14,7 +14,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ecodistill.config import TrainConfig
-from ecodistill.train import distributed_loader, fit, masked_mse_loss
+from ecodistill.data import epoch_loader
+from ecodistill.objectives import truth_loss
+from ecodistill.train import fit
 
 CFG = TrainConfig(epochs=2, batch_size=4, lr=1e-2, warmup_frac=0.1, patience=0, seed=0, bf16=False)
 LAT = torch.cos(torch.deg2rad(torch.linspace(-60, 60, 4)))
@@ -36,19 +38,20 @@ class MapData(Dataset):
 
 
 def train(batch_size: int, ckpt_path: str | None = None) -> tuple[nn.Module, list[dict]]:
-    """Fit a 1x1 conv on 32 samples with ``batch_size`` per process; returns (model, history)."""
+    """Fit a 1x1 conv on 32 samples with global batches of ``batch_size`` (each of R ranks
+    takes its shard of batch_size / R samples); returns (model, history)."""
     torch.manual_seed(1)
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.GELU(), nn.Conv2d(4, 1, 1))
-    train_loader = distributed_loader(MapData(32, 0), batch_size, shuffle=True, seed=0)
-    val_loader = distributed_loader(MapData(8, 1), batch_size, shuffle=False, seed=0)
-    res = fit(model, train_loader, val_loader, masked_mse_loss, CFG, lat_weights=LAT,
+    train_loader = epoch_loader(MapData(32, 0), batch_size, shuffle=True, seed=0)
+    val_loader = epoch_loader(MapData(8, 1), batch_size, shuffle=False, seed=0)
+    res = fit(model, train_loader, val_loader, truth_loss("mse"), CFG, lat_weights=LAT,
               ckpt_path=ckpt_path, progress=False)
     return model, res.history
 
 
 if __name__ == "__main__":
     out = sys.argv[1]
-    model, history = train(CFG.batch_size // int(os.environ["WORLD_SIZE"]), os.path.join(out, "fit.pt"))
+    model, history = train(CFG.batch_size, os.path.join(out, "fit.pt"))
     rank = torch.distributed.get_rank()
     torch.save({"state": model.state_dict(), "history": history}, os.path.join(out, f"rank{rank}.pt"))
     torch.distributed.destroy_process_group()

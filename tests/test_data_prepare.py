@@ -85,14 +85,14 @@ def test_patch_size_must_divide_the_grid(prep):
 def test_ndvi_batches(prep):
     batch = next(iter(make_loader(prep, "train", batch_size=6, shuffle=True, seed=0)))
     c = len(prep.input_channels)
-    assert batch["x"].shape == (6, c, 12, 24) and batch["x"].dtype == torch.float32
-    assert torch.isfinite(batch["x"]).all() and torch.isfinite(batch["y"]).all()
-    assert batch["mask"].dtype == torch.bool and batch["t"].dtype == torch.int64
-    assert not (batch["mask"][:, 0] & ~torch.from_numpy(prep.ndvi_domain)).any()
-    assert (batch["y"][~batch["mask"]] == 0).all() and batch["clim"].shape == (6, 1, 12, 24)
-    t = batch["t"].numpy()
+    assert batch.x.shape == (6, c, 12, 24) and batch.x.dtype == torch.float32
+    assert torch.isfinite(batch.x).all() and torch.isfinite(batch.y).all()
+    assert batch.mask.dtype == torch.bool and batch.t.dtype == torch.int64
+    assert not (batch.mask[:, 0] & ~torch.from_numpy(prep.ndvi_domain)).any()
+    assert (batch.y[~batch.mask] == 0).all() and batch.clim.shape == (6, 1, 12, 24)
+    t = batch.t.numpy()
     want = prep.ds["ndvi"].values[t]
-    np.testing.assert_array_equal(batch["mask"][:, 0].numpy(), np.isfinite(want) & prep.ndvi_domain)
+    np.testing.assert_array_equal(batch.mask[:, 0].numpy(), np.isfinite(want) & prep.ndvi_domain)
 
 
 def test_loader_order_depends_on_seed_and_epoch(prep):
@@ -100,7 +100,7 @@ def test_loader_order_depends_on_seed_and_epoch(prep):
         loader = make_loader(prep, "train", batch_size=8, shuffle=True, seed=seed, num_workers=workers)
         if epoch is not None:
             loader.sampler.set_epoch(epoch)
-        return torch.cat([b["t"] for b in loader]).tolist()
+        return torch.cat([b.t for b in loader]).tolist()
     first = order(0)
     assert first == order(0) and first != order(1) and sorted(first) == sorted(prep.days["train"].tolist())
     assert order(0, epoch=3) == order(0, epoch=3) != first
@@ -111,9 +111,9 @@ def test_forecast_task(prep):
     loader = make_loader(prep, "val", batch_size=4, task="forecast")
     batch = next(iter(loader))
     n = len(prep.weather_vars)
-    assert batch["y"].shape == (4, n, 12, 24) and batch["mask"].all()
-    nxt = prep.inputs(batch["t"].numpy() + 1)[:, :n]
-    np.testing.assert_allclose(batch["y"].numpy(), nxt, atol=1e-6)
+    assert batch.y.shape == (4, n, 12, 24) and batch.mask.all()
+    nxt = prep.inputs(batch.t.numpy() + 1)[:, :n]
+    np.testing.assert_allclose(batch.y.numpy(), nxt, atol=1e-6)
     days = loader.dataset.days
     assert np.isin(days + 1, prep.days["val"]).all()  # targets never leave the split
 
@@ -123,23 +123,23 @@ def test_unlabeled_teacher_labels_and_label_years(prep):
     pred = np.random.default_rng(0).uniform(size=(n_extra + n_train, 1, 12, 24)).astype(np.float32)
     loader = make_loader(prep, "train", batch_size=n_extra + 5, teacher_pred=pred, unlabeled=True)
     batch = next(iter(loader))
-    assert (batch["t"][:n_extra].numpy() == prep.days["extra"]).all()
-    assert not batch["mask"][:n_extra].any() and batch["mask"][n_extra:].any()
-    assert (batch["mask_teacher"][:, 0] == torch.from_numpy(prep.ndvi_domain)).all()
-    np.testing.assert_allclose(batch["teacher_pred"].numpy(), pred[:n_extra + 5])
+    assert (batch.t[:n_extra].numpy() == prep.days["extra"]).all()
+    assert not batch.mask[:n_extra].any() and batch.mask[n_extra:].any()
+    assert (batch.mask_teacher[:, 0] == torch.from_numpy(prep.ndvi_domain)).all()
+    np.testing.assert_allclose(batch.teacher_pred.numpy(), pred[:n_extra + 5])
     with pytest.raises(ValueError, match="teacher_pred holds"):
         make_loader(prep, "train", batch_size=4, teacher_pred=pred[:10])
     one = make_loader(prep, "train", batch_size=4, label_years=1, teacher_pred=pred[n_extra:])
     assert set(prep.year[one.dataset.days]) == {2002}
     first = next(iter(one))  # predictions follow their days through the label-year filter
-    np.testing.assert_allclose(first["teacher_pred"].numpy(), pred[n_extra:][prep.year[prep.days["train"]] == 2002][:4])
+    np.testing.assert_allclose(first.teacher_pred.numpy(), pred[n_extra:][prep.year[prep.days["train"]] == 2002][:4])
     truth = next(iter(make_loader(prep, "train", batch_size=4, target="ndvi_true")))
-    assert (truth["mask"][:, 0] == torch.from_numpy(prep.ndvi_domain)).all()  # no gaps in the truth
+    assert (truth.mask[:, 0] == torch.from_numpy(prep.ndvi_domain)).all()  # no gaps in the truth
 
 
 def test_split_arrays_match_the_loader(prep):
     arrays = split_arrays(prep, "test", with_x=True)
     batch = next(iter(make_loader(prep, "test", batch_size=5)))
-    np.testing.assert_array_equal(arrays["x"][:5], batch["x"].numpy())
-    np.testing.assert_array_equal(arrays["mask"][:5], batch["mask"].numpy())
+    np.testing.assert_array_equal(arrays["x"][:5], batch.x.numpy())
+    np.testing.assert_array_equal(arrays["mask"][:5], batch.mask.numpy())
     assert arrays["y"].shape == (prep.days["test"].size, 1, 12, 24) and set(arrays["month"]) == set(range(1, 13))

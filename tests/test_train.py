@@ -15,19 +15,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ecodistill.config import TrainConfig
-from ecodistill.train import (
-    LossContext,
-    cosine_schedule,
-    distributed_loader,
-    fit,
-    load_predictions,
-    make_optimizer,
-    masked_mse_loss,
-    predict,
-    predict_land,
-    save_predictions,
-    unpack_land,
-)
+from ecodistill.data import Batch, epoch_loader
+from ecodistill.objectives import LossContext, truth_loss
+from ecodistill.optim import cosine_schedule, make_optimizer
+from ecodistill.predictions import load_predictions, predict, predict_land, save_predictions, unpack_land
+from ecodistill.train import fit
+
+masked_mse_loss = truth_loss("mse")
 
 H, W = 6, 8
 
@@ -89,12 +83,13 @@ def strip(history: list[dict]) -> list[dict]:
 
 def test_masked_mse_known_value():
     y_hat = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # (1, 1, 2, 2)
-    batch = {"y": torch.zeros(1, 1, 2, 2), "mask": torch.tensor([[[[True, False], [True, True]]]])}
+    batch = Batch(x=torch.zeros(1, 1, 2, 2), y=torch.zeros(1, 1, 2, 2),
+                  mask=torch.tensor([[[[True, False], [True, True]]]]))
     assert masked_mse_loss(y_hat, batch).item() == pytest.approx((1 + 9 + 16) / 3)
-    lat = torch.tensor([1.0, 3.0]).view(1, 1, 2, 1)  # row weights
+    lat = torch.tensor([1.0, 3.0]).view(1, 1, 2, 1).expand(1, 1, 2, 2)  # row weights, as fit passes them
     ctx = LossContext(lat_weights=lat)
     assert masked_mse_loss(y_hat, batch, ctx).item() == pytest.approx((1 + 27 + 48) / 7)
-    empty = dict(batch, mask=torch.zeros(1, 1, 2, 2, dtype=torch.bool))
+    empty = batch.replace(mask=torch.zeros(1, 1, 2, 2, dtype=torch.bool))
     y_hat.requires_grad_(True)
     loss = masked_mse_loss(y_hat, empty)
     loss.backward()
@@ -163,13 +158,13 @@ def test_budget_stops_saves_and_resumes(tmp_path):
     data, vdata = MapData(24), MapData(8, 100)
 
     def mk():
-        return distributed_loader(data, 4, True, seed=1), distributed_loader(vdata, 4, False, seed=1)
+        return epoch_loader(data, 4, True, seed=1), epoch_loader(vdata, 4, False, seed=1)
 
     order = []
 
     def recording(y_hat, batch, ctx):
         if ctx.training:
-            order.append(batch["t"].tolist())
+            order.append(batch.t.tolist())
         return masked_mse_loss(y_hat, batch, ctx)
 
     model = Tiny()
@@ -177,7 +172,7 @@ def test_budget_stops_saves_and_resumes(tmp_path):
     ref_w = weights(model)
     assert order[:6] != order[6:12] and sorted(i for b in order[:6] for i in b) == list(range(24))  # reshuffled per epoch
     ckpt = tmp_path / "b.pt"
-    first = fit(Tiny(), *mk(), masked_mse_loss, CFG, ckpt_path=ckpt, budget_s=0.0, progress=False)
+    first = fit(Tiny(), *mk(), masked_mse_loss, CFG, ckpt_path=ckpt, budget_s=1e-9, progress=False)
     assert first.stop_reason == "budget" and first.steps == 1 and ckpt.is_file()
     model = Tiny()
     res = fit(model, *mk(), masked_mse_loss, CFG, ckpt_path=ckpt, progress=False)
@@ -204,7 +199,8 @@ def test_early_stopping_restores_best_weights():
     model.eval()
     batch = next(iter(val))
     with torch.no_grad():
-        now = masked_mse_loss(model(batch["x"]), batch).item()
+        batch = Batch.from_mapping(batch)
+        now = masked_mse_loss(model(batch.x), batch).item()
     assert now == pytest.approx(res.best_val, rel=1e-5)
     assert now < res.history[-1]["val_loss"]
 
@@ -279,7 +275,7 @@ def test_offline_teacher_pred_reaches_the_context():
     seen = []
 
     def loss(y_hat, batch, ctx):
-        seen.append(ctx.teacher_out is batch["teacher_pred"])
+        seen.append(ctx.teacher_out is batch.teacher_pred)
         return masked_mse_loss(y_hat, batch, ctx)
 
     fit(Tiny(), DataLoader(WithTeacher(8), batch_size=4), None, loss,

@@ -1,22 +1,11 @@
 """PyTorch access to a prepared dataset: day samples streamed from the file, and whole splits.
 
 A sample is one day ``t`` of a split, read lazily (memory maps or HDF5 reads of that day
-plus two cumulative-sum reads per trailing window), so no split is ever loaded whole:
-
-=================  =====================  ==================================================
-key                shape (batched)        meaning
-=================  =====================  ==================================================
-``x``              (b, c_in, h, w) f32    standardised inputs (:attr:`Prepared.input_channels`), NaN -> 0
-``y``              (b, 1, h, w) f32       NDVI (``task="ndvi"``), NaN -> 0
-                   (b, n_weather, h, w)   next day's standardised weather (``task="forecast"``)
-``mask``           (b, 1, h, w) bool      where ``y`` is a real label (land, valid NDVI, labelled year);
-                                          all True for the forecast task
-``clim``           (b, 1, h, w) f32       NDVI climatology of that day (``task="ndvi"``), NaN -> 0
-``t``              (b,) int64             day index into the dataset's time axis
-``teacher_pred``   (b, 1, h, w) f32       the teacher's prediction (when given), NaN -> 0
-``mask_teacher``   (b, 1, h, w) bool      where a teacher label applies (the NDVI domain on
-                                          every day, gaps and unlabelled years included)
-=================  =====================  ==================================================
+plus two cumulative-sum reads per trailing window), so no split is ever loaded whole.
+Loaders yield :class:`~ecodistill.data.batch.Batch` objects (the batch contract, with
+shapes and NaN rules, is in :mod:`ecodistill.data.batch`); :func:`split_arrays` gives whole
+splits as NumPy arrays for evaluation and baselines. :mod:`ecodistill.data.resident` holds
+a whole dataset on a device instead and yields the same batches in the same order.
 
 Explained in book/generated/02_data.ipynb ("From data to model inputs").
 """
@@ -26,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from .batch import Batch
 from .prepare import Prepared
 
 
@@ -44,19 +34,24 @@ class DayDataset(Dataset):
         label_years: keep labels only for the last N training years (None: all); the
             other training years are dropped, or kept unlabelled with ``unlabeled``.
         target: ``ndvi`` (observed) or ``ndvi_true`` (noise-free simulator control).
+        weather_only: ``x`` holds today's weather channels only (forecast pre-training).
     """
 
     def __init__(self, prep: Prepared, split: str, task: str = "ndvi", teacher_pred=None,
-                 unlabeled: bool = False, label_years: int | None = None, target: str = "ndvi") -> None:
+                 unlabeled: bool = False, label_years: int | None = None, target: str = "ndvi",
+                 weather_only: bool = False) -> None:
         self.prep, self.task, self.target, self.unlabeled = prep, task, target, unlabeled
+        self.weather_only = weather_only
         days = prep.split_days(split, unlabeled=unlabeled, task=task)
         self.days = days
         teacher = self._align(teacher_pred)  # aligned with the split before any label-year filter
         labelled = ~np.isin(days, prep.days["extra"])
         if label_years is not None and split == "train":
             end = prep.cfg.train_years[1]
-            if label_years < 1:
-                raise ValueError(f"label_years={label_years}: need at least 1 labelled year")
+            n_years = end - prep.cfg.train_years[0] + 1
+            if not 1 <= label_years <= n_years:
+                raise ValueError(f"label_years={label_years}: the training years {prep.cfg.train_years} hold "
+                                 f"{n_years}; choose 1..{n_years} (or None for all)")
             keep = prep.year[days] > end - label_years
             if unlabeled:
                 labelled &= keep
@@ -87,15 +82,18 @@ class DayDataset(Dataset):
     def __len__(self) -> int:
         return int(self.days.size)
 
-    def batch(self, pos: np.ndarray) -> dict[str, np.ndarray]:
-        """NumPy arrays of the samples at positions ``pos`` (batched, any order)."""
+    def batch(self, pos: np.ndarray, with_x: bool = True) -> dict[str, np.ndarray]:
+        """NumPy arrays of the samples at positions ``pos`` (batched, any order); without
+        ``with_x`` the inputs are not assembled (targets and masks only)."""
         pos = np.asarray(pos, dtype=np.int64)
         days = self.days[pos]
         order = np.argsort(days)
         back = np.argsort(order)
         sd = days[order]
         prep = self.prep
-        out = {"x": prep.inputs(sd)[back], "t": days}
+        out = {"t": days}
+        if with_x:
+            out["x"] = (prep.weather(sd) if self.weather_only else prep.inputs(sd))[back]
         if self.task == "forecast":
             out["y"] = prep.weather(sd + 1)[back]
             out["mask"] = np.ones((pos.size, 1) + prep.land_mask.shape, bool)
@@ -103,67 +101,123 @@ class DayDataset(Dataset):
             y = prep.target(sd, self.target)[back]
             out["mask"] = (np.isfinite(y) & self.labelled[pos][:, None, None])[:, None]
             out["y"] = np.nan_to_num(y)[:, None]
-            out["clim"] = np.nan_to_num(prep.clim[prep.doy[days] - 1])[:, None]
+            out["clim"] = prep.clim_filled[prep.doy[days] - 1][:, None]
         if self.teacher is not None:
             out["teacher_pred"] = np.nan_to_num(self.teacher[pos]).astype(np.float32)[:, None]
         if self.unlabeled or self.teacher is not None:
             out["mask_teacher"] = np.broadcast_to(prep.ndvi_domain, (pos.size, 1) + prep.ndvi_domain.shape).copy()
         return out
 
-    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
-        """Read a whole batch at once (sorted reads), then hand per-sample views to collate."""
-        arrays = self[list(indices)]
-        return [{k: v[i] for k, v in arrays.items()} for i in range(len(indices))]
-
-    def __getitem__(self, i):
-        """One sample (``i`` an int) or a ready batch (``i`` a list of positions, used by
-        :func:`make_loader`, which avoids re-stacking per-sample tensors)."""
-        if isinstance(i, (list, tuple, np.ndarray)):
-            return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.batch(np.asarray(i)).items()}
-        return {k: v[0] for k, v in self[[int(i)]].items()}
+    def __getitem__(self, i) -> Batch:
+        """One sample (``i`` an int, batch size 1) or a ready batch (``i`` a list of positions,
+        as :class:`EpochBatchSampler` yields them: read at once, in sorted day order)."""
+        pos = np.asarray([i] if np.isscalar(i) else i, dtype=np.int64)
+        return Batch(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.batch(pos).items()})
 
 
 class EpochBatchSampler(Sampler):
-    """Batches of positions whose order depends only on ``(seed, epoch)``.
+    """Batches of positions ``0 .. n-1`` whose order depends only on ``(seed, epoch)``.
+
+    Without ``steps_per_epoch``, epoch ``e`` is one pass over a permutation drawn from
+    ``(seed, e)`` (``arange`` without ``shuffle``), ending in a partial batch unless
+    ``drop_last``. With ``steps_per_epoch``, batches are cut from an endless stream of passes
+    (pass ``p`` drawn from ``(seed, p)``) and epoch ``e`` is the stream's batches
+    ``e * steps_per_epoch`` to ``(e + 1) * steps_per_epoch - 1``: every epoch holds the same
+    number of full batches whatever ``n``, so a run on one labelled year takes as many
+    optimizer steps as a run on all of them, and every sample is seen equally often.
+
+    Under data parallelism (``world`` ranks) every global batch of ``batch_size`` positions
+    is split into ``world`` contiguous shards and rank ``rank`` yields its own: ``world``
+    ranks see together exactly the batches one process would.
 
     :meth:`set_epoch` fixes the epoch (the training loop calls it, so a resumed run replays
     the same order); without it every new iteration moves to the next epoch.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False) -> None:
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False,
+                 steps_per_epoch: int | None = None, rank: int = 0, world: int = 1) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: must be at least 1")
+        if n < 1:
+            raise ValueError("EpochBatchSampler: no samples (empty split?)")
+        if steps_per_epoch is not None and steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch={steps_per_epoch}: must be at least 1 (or None for one pass)")
+        if not 0 <= rank < world:
+            raise ValueError(f"rank {rank} outside 0..{world - 1}")
+        if world > 1 and steps_per_epoch is not None and batch_size % world:
+            raise ValueError(f"batch_size={batch_size} is not divisible by {world} ranks: choose a multiple "
+                             f"of {world} (each rank takes batch_size / {world} samples per step)")
         self.n, self.batch_size, self.shuffle, self.seed, self.drop_last = n, batch_size, shuffle, seed, drop_last
+        self.steps_per_epoch, self.rank, self.world = steps_per_epoch, rank, world
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    def _pass(self, p: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, p]).permutation(self.n) if self.shuffle else np.arange(self.n)
+
+    def _global_batches(self, epoch: int) -> list[np.ndarray]:
+        size = self.batch_size
+        if self.steps_per_epoch is None:
+            order = self._pass(epoch)
+            stop = self.n - self.n % size if self.drop_last else self.n
+            return [order[b0:b0 + size] for b0 in range(0, stop, size)]
+        lo = epoch * self.steps_per_epoch * size
+        hi = lo + self.steps_per_epoch * size
+        stream = np.concatenate([self._pass(p) for p in range(lo // self.n, (hi - 1) // self.n + 1)])
+        stream = stream[lo - (lo // self.n) * self.n:][:hi - lo]
+        return list(stream.reshape(self.steps_per_epoch, size))
+
     def __iter__(self):
-        order = (np.random.default_rng([self.seed, self.epoch]).permutation(self.n) if self.shuffle
-                 else np.arange(self.n))
+        batches = self._global_batches(self.epoch)
         self.epoch += 1
-        stop = self.n - self.n % self.batch_size if self.drop_last else self.n
-        for b0 in range(0, stop, self.batch_size):
-            yield order[b0:b0 + self.batch_size].tolist()
+        for batch in batches:
+            shard = np.array_split(batch, self.world)[self.rank] if self.world > 1 else batch
+            if shard.size:
+                yield shard.tolist()
 
     def __len__(self) -> int:
+        if self.steps_per_epoch is not None:
+            return self.steps_per_epoch
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
 
 def make_loader(prep: Prepared, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
                 task: str = "ndvi", teacher_pred=None, unlabeled: bool = False, num_workers: int = 0,
-                label_years: int | None = None, target: str = "ndvi", drop_last: bool = False) -> DataLoader:
-    """A DataLoader of dict batches over the days of ``split``; the order depends only on
-    ``seed`` and the epoch (``loader.sampler.set_epoch``), also with ``num_workers > 0``.
+                label_years: int | None = None, target: str = "ndvi", drop_last: bool = False,
+                steps_per_epoch: int | None = None, rank: int = 0, world: int = 1,
+                weather_only: bool = False) -> DataLoader:
+    """A DataLoader of :class:`~ecodistill.data.batch.Batch` es over the days of ``split``;
+    the order depends only on ``seed`` and the epoch (``loader.sampler.set_epoch``), also
+    with ``num_workers > 0``.
 
-    See :class:`DayDataset` for the arguments and the module docstring for the batch keys.
+    See :class:`DayDataset` for the data arguments and :class:`EpochBatchSampler` for
+    ``steps_per_epoch`` (fixed-length epochs) and ``rank``/``world`` (data parallelism).
     """
     ds = DayDataset(prep, split, task=task, teacher_pred=teacher_pred, unlabeled=unlabeled,
-                    label_years=label_years, target=target)
-    sampler = EpochBatchSampler(len(ds), batch_size, shuffle, int(seed), drop_last)
+                    label_years=label_years, target=target, weather_only=weather_only)
+    sampler = EpochBatchSampler(len(ds), batch_size, shuffle, int(seed), drop_last, steps_per_epoch, rank, world)
     # batch_size=None: each sampler item is a whole batch, read at once by DayDataset
-    return DataLoader(ds, batch_size=None, sampler=sampler, num_workers=num_workers)
+    return DataLoader(ds, batch_size=None, sampler=sampler, num_workers=num_workers,
+                      pin_memory=False, collate_fn=_identity)
+
+
+def _identity(batch: Batch) -> Batch:
+    return batch
+
+
+def epoch_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, *,
+                 steps_per_epoch: int | None = None, shard: bool = True, **kwargs) -> DataLoader:
+    """A DataLoader over any map-style dataset of per-sample dicts, in the order of
+    :class:`EpochBatchSampler` (depends only on ``(seed, epoch)``), sharded by rank under
+    torchrun when ``shard``: the loader for your own data in :func:`ecodistill.train.fit`."""
+    from ..distributed import dist_env
+
+    rank, world = dist_env()[:2] if shard else (0, 1)
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, int(seed), steps_per_epoch=steps_per_epoch,
+                                rank=rank, world=world)
+    return DataLoader(dataset, batch_sampler=sampler, **kwargs)
 
 
 def split_arrays(prep: Prepared, split: str, task: str = "ndvi", with_x: bool = False, unlabeled: bool = False,
@@ -182,10 +236,7 @@ def split_arrays(prep: Prepared, split: str, task: str = "ndvi", with_x: bool = 
     pos = np.arange(0, len(ds), stride)
     parts: dict[str, list] = {}
     for p0 in range(0, pos.size, chunk):
-        b = ds.batch(pos[p0:p0 + chunk])
-        if not with_x:
-            b.pop("x")
-        for k, v in b.items():
+        for k, v in ds.batch(pos[p0:p0 + chunk], with_x=with_x).items():
             parts.setdefault(k, []).append(v)
     out = {k: np.concatenate(v) for k, v in parts.items()}
     out["month"] = prep.month[out["t"]]

@@ -164,22 +164,42 @@ class Prepared:
         return days
 
     def cumsum(self, var: str) -> np.ndarray:
-        """``(n_time + 1, h, w)`` memory-mapped cumulative sums of ``var - offset``."""
+        """``(n_time + 1, h, w)`` cumulative sums of ``var - offset`` (memory-mapped, or in
+        memory when prepared with ``in_memory=True``)."""
         cache = self.__dict__.setdefault("_cums", {})
         if var not in cache:
             cache[var] = np.load(self.cum_dir / f"{var}.npy", mmap_mode="r")
         return cache[var]
 
+    @property
+    def n_dynamic(self) -> int:
+        """Number of time-varying input channels (weather and its trailing means)."""
+        return len(self.weather_vars) * (1 + len(self.cfg.history_windows))
+
+    @property
+    def clim_filled(self) -> np.ndarray:
+        """``(366, h, w)`` climatology with 0 off the NDVI domain (the batches' ``clim``)."""
+        if "_clim_filled" not in self.__dict__:
+            self.__dict__["_clim_filled"] = np.nan_to_num(self.clim)
+        return self.__dict__["_clim_filled"]
+
     def weather(self, days: np.ndarray) -> np.ndarray:
         """``(n, n_weather, h, w)`` standardised weather of sorted days (the forecast targets)."""
-        out = [(_transform(v, self.reader.read(v, days)) - self.mean[i]) / self.std[i]
-               for i, v in enumerate(self.weather_vars)]
-        return np.nan_to_num(np.stack(out, axis=1)).astype(np.float32)
+        out = np.empty((len(days), len(self.weather_vars)) + self.land_mask.shape, np.float32)
+        self._weather_into(out, np.asarray(days, dtype=np.int64))
+        return out
 
-    def inputs(self, days: np.ndarray) -> np.ndarray:
-        """``(n, c_in, h, w)`` float32 standardised inputs of sorted day indices."""
+    def _weather_into(self, out: np.ndarray, days: np.ndarray) -> None:
+        for i, v in enumerate(self.weather_vars):
+            out[:, i] = (_transform(v, self.reader.read(v, days)) - self.mean[i]) / self.std[i]
+
+    def dynamic_inputs(self, days: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``(n, n_dynamic, h, w)`` float32: today's weather, then its trailing means per window,
+        standardised (the first :attr:`n_dynamic` channels of :meth:`inputs`)."""
         days = np.asarray(days, dtype=np.int64)
-        parts = [self.weather(days)]
+        if out is None:
+            out = np.empty((days.size, self.n_dynamic) + self.land_mask.shape, np.float32)
+        self._weather_into(out, days)
         k = len(self.weather_vars)
         for w in self.cfg.history_windows:
             lo = np.maximum(days + 1 - w, 0)
@@ -187,13 +207,28 @@ class Prepared:
             for v in self.weather_vars:
                 c = self.cumsum(v)
                 raw = (np.asarray(c[days + 1]) - np.asarray(c[lo])) / n + self.offsets[v]
-                parts.append(((_transform(v, raw) - self.mean[k]) / self.std[k])[:, None])
+                out[:, k] = (_transform(v, raw) - self.mean[k]) / self.std[k]
                 k += 1
-        parts.append(np.broadcast_to(self.static_x, (days.size,) + self.static_x.shape))
-        ang = 2 * np.pi * (self.doy[days] - 1) / 365.25
-        cal = np.stack([np.sin(ang), np.cos(ang)], axis=1).astype(np.float32)
-        parts.append(np.broadcast_to(cal[:, :, None, None], (days.size, 2) + self.land_mask.shape))
-        return np.nan_to_num(np.concatenate(parts, axis=1)).astype(np.float32)
+        return out
+
+    def calendar(self, days: np.ndarray) -> np.ndarray:
+        """``(n, 2)`` float32 sine and cosine of the day of year."""
+        ang = 2 * np.pi * (self.doy[np.asarray(days, dtype=np.int64)] - 1) / 365.25
+        return np.stack([np.sin(ang), np.cos(ang)], axis=1).astype(np.float32)
+
+    def inputs(self, days: np.ndarray) -> np.ndarray:
+        """``(n, c_in, h, w)`` float32 standardised inputs of sorted day indices.
+
+        Every part is finite by construction (weather is checked when the cumulative sums
+        are built, static maps are filled), so no NaN pass is needed.
+        """
+        days = np.asarray(days, dtype=np.int64)
+        x = np.empty((days.size, len(self.input_channels)) + self.land_mask.shape, np.float32)
+        k = self.n_dynamic
+        self.dynamic_inputs(days, out=x[:, :k])
+        x[:, k:k + len(self.static_x)] = self.static_x
+        x[:, k + len(self.static_x):] = self.calendar(days)[:, :, None, None]
+        return x
 
     def target(self, days: np.ndarray, name: str = "ndvi") -> np.ndarray:
         """``(n, h, w)`` float32 NDVI (``ndvi`` or ``ndvi_true``), NaN where missing/unlabelled."""
@@ -233,30 +268,49 @@ def _cum_dir(digest: str) -> Path:
     return cache_dir() / "data" / f"prep-{digest}"
 
 
-def _build_cumsums(reader: _Reader, names, n_time: int, shape, out: Path) -> dict[str, np.ndarray]:
-    """Write cumulative sums of ``var - offset`` (offset: per-cell mean of the first year)."""
-    out.mkdir(parents=True, exist_ok=True)
-    offsets = {}
-    for v in names:
-        first = reader.read(v, np.arange(min(365, n_time)))
-        check_finite(v, first)
-        off = first.astype(np.float64).mean(0)
+def _cumsum_one(reader: _Reader, v: str, n_time: int, shape, out: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative sums of ``v - offset`` (offset: per-cell mean of the first year), into an
+    atomically renamed ``.npy`` memory map in ``out``, or into memory when ``out`` is None."""
+    first = reader.read(v, np.arange(min(365, n_time)))
+    check_finite(v, first)
+    off = first.astype(np.float64).mean(0)
+    if out is None:
+        arr, tmp = np.empty((n_time + 1,) + shape, np.float32), None
+    else:
         tmp = out / f".{v}.{os.getpid()}.npy"
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_time + 1,) + shape)
-        arr[0] = 0.0
-        run = np.zeros(shape, np.float64)
-        for t0 in range(0, n_time, CHUNK):
-            block = reader.read(v, np.arange(t0, min(n_time, t0 + CHUNK)))
-            check_finite(v, block)
-            c = np.cumsum(block - off, axis=0) + run
-            arr[t0 + 1:t0 + 1 + block.shape[0]] = c
-            run = c[-1]
+    arr[0] = 0.0
+    run = np.zeros(shape, np.float64)
+    for t0 in range(0, n_time, CHUNK):
+        block = reader.read(v, np.arange(t0, min(n_time, t0 + CHUNK)))
+        check_finite(v, block)
+        c = np.cumsum(block - off, axis=0) + run
+        arr[t0 + 1:t0 + 1 + block.shape[0]] = c
+        run = c[-1]
+    if tmp is not None:
         arr.flush()
         del arr
         os.replace(tmp, out / f"{v}.npy")
-        offsets[v] = off.astype(np.float32)
-    np.savez(out / "offsets.npz", **offsets)
-    return offsets
+        arr = np.load(out / f"{v}.npy", mmap_mode="r")
+    return arr, off.astype(np.float32)
+
+
+def _build_cumsums(reader: _Reader, names, n_time: int, shape, out: Path | None,
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Cumulative sums and offsets of every variable, one thread per variable (NumPy releases
+    the GIL in the reads and sums); written under ``out``, or kept in memory (``out=None``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    workers = max(1, min(len(names), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        done = list(pool.map(lambda v: _cumsum_one(reader, v, n_time, shape, out), names))
+    cums = {v: arr for v, (arr, _) in zip(names, done)}
+    offsets = {v: off for v, (_, off) in zip(names, done)}
+    if out is not None:
+        np.savez(out / "offsets.npz", **offsets)
+    return cums, offsets
 
 
 def _static_inputs(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -273,12 +327,12 @@ def _static_inputs(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _channel_stats(prep: Prepared, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std of the dynamic channels over ``days`` (run with identity scaling)."""
-    n_dyn = len(prep.input_channels) - len(STATIC_CHANNELS) - len(CALENDAR_CHANNELS)
+    n_dyn = prep.n_dynamic
     s = np.zeros(n_dyn)
     s2 = np.zeros(n_dyn)
     count = 0
     for t0 in range(0, days.size, 64):
-        x = prep.inputs(days[t0:t0 + 64])[:, :n_dyn].astype(np.float64)
+        x = prep.dynamic_inputs(days[t0:t0 + 64]).astype(np.float64)
         s += x.sum(axis=(0, 2, 3))
         s2 += (x**2).sum(axis=(0, 2, 3))
         count += x.shape[0] * x.shape[2] * x.shape[3]
@@ -312,7 +366,8 @@ def _climatology(prep: Prepared, days: np.ndarray) -> np.ndarray:
     return np.where(prep.ndvi_domain, clim, np.nan).astype(np.float32)
 
 
-def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATHER_VARS) -> Prepared:
+def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATHER_VARS,
+            in_memory: bool = False) -> Prepared:
     """Splits, standardisation, masks, weights, climatology and inputs of ``ds``.
 
     Args:
@@ -320,6 +375,8 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
         cfg: the years and history windows.
         patch_size: the model's patch size; the grid must be divisible by it.
         weather_vars: the weather channels to use (default: all of the schema).
+        in_memory: keep the cumulative sums in memory instead of memory-mapped files in the
+            cache (the GPU run: no gigabytes written to disk for one command).
 
     Raises:
         ValueError: for an empty split, a grid not divisible by ``patch_size`` (the message
@@ -347,11 +404,12 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
     cum = _cum_dir(digest)
     offsets_file = cum / "offsets.npz"
     names = tuple(dict.fromkeys(weather_vars))
-    if offsets_file.is_file() and all((cum / f"{v}.npy").is_file() for v in names):
+    cums: dict[str, np.ndarray] = {}
+    if not in_memory and offsets_file.is_file() and all((cum / f"{v}.npy").is_file() for v in names):
         with np.load(offsets_file) as z:
             offsets = {v: z[v] for v in z.files}
     else:
-        offsets = _build_cumsums(reader, names, len(time), (nlat, nlon), cum)
+        cums, offsets = _build_cumsums(reader, names, len(time), (nlat, nlon), None if in_memory else cum)
     n_dyn = len(channels) - len(STATIC_CHANNELS) - len(CALENDAR_CHANNELS)
     static_x, static_mean, static_std = _static_inputs(ds)
     prep = Prepared(
@@ -362,6 +420,7 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
         biome_names={i: n for i, n in enumerate(BIOME_NAMES) if i > 0 and (biome == i).any()},
         clim=np.zeros(0), dataset_hash=digest, doy=np.asarray(time.day_of_year), year=year,
         month=np.asarray(time.month), cum_dir=cum, offsets=offsets, static_x=static_x, reader=reader)
+    prep.__dict__["_cums"] = cums
     key = hashlib.sha256(json.dumps([digest, cfg.train_years, cfg.extra_years, list(cfg.history_windows),
                                      channels], default=list).encode()).hexdigest()[:12]
     stats_file = cum / f"stats-{key}.npz"
@@ -375,6 +434,7 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
         if not np.isfinite(prep.clim[:, domain]).any():
             raise ValueError("no valid NDVI in the training years: the climatology is empty; check "
                              "the ndvi variable and DataConfig.train_years")
+        cum.mkdir(parents=True, exist_ok=True)
         tmp = cum / f".stats-{key}.{os.getpid()}.npz"
         np.savez(tmp, mean=mean, std=std, clim=prep.clim)
         os.replace(tmp, stats_file)

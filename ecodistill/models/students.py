@@ -1,4 +1,9 @@
-"""Student networks (small AFNO, U-Net, plain CNN, per-pixel MLP) and the model factory.
+"""Student networks (small AFNO, U-Net, plain CNN, per-pixel MLP), their registry and the factory.
+
+Each family is registered once, on its class, with :func:`register_family`; the factory
+(:func:`build_student`), checkpoint reloading (``MODEL_CLASSES``) and config validation read
+the registry, so a new family is one decorated class in any module (a plugin module named
+in ``ECODISTILL_PLUGINS`` works too, see :mod:`ecodistill.plugins`).
 
 Every model maps ``x (b, c_in, H, W)`` to ``y (b, c_out, H, W)`` and, with
 ``return_features=True``, also returns a list of intermediate feature maps, each
@@ -14,16 +19,60 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from collections.abc import Callable
+
 from ecodistill.config import StudentConfig, TeacherConfig
 
 from .afno import AFNONet, afno_from_config
 
 __all__ = [
     "FAMILIES", "MODEL_CLASSES", "ConvNet", "PixelMLP", "UNet", "build_model", "build_student",
-    "split_gaussian",
+    "family_names", "register_family", "split_gaussian",
 ]
 
-FAMILIES = ("afno", "unet", "cnn", "mlp")
+#: family name -> builder ``(cfg: StudentConfig, in_chans, out_chans, img_size, tanh_head) -> nn.Module``
+FAMILIES: dict[str, Callable[..., nn.Module]] = {}
+#: class name -> class, for :func:`ecodistill.models.load_checkpoint` (models keep ``arch``,
+#: their constructor's keyword arguments)
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"AFNONet": AFNONet}
+
+
+def _width_depth(cls: type[nn.Module]) -> Callable[..., nn.Module]:
+    def build(cfg, in_chans: int, out_chans: int, img_size, tanh_head: bool = False) -> nn.Module:
+        return cls(in_chans, out_chans, width=cfg.width, depth=cfg.depth, tanh_head=tanh_head)
+    return build
+
+
+def register_family(name: str, build: Callable[..., nn.Module] | None = None):
+    """Class decorator registering a student family.
+
+    Args:
+        name: the ``StudentConfig.family`` value.
+        build: ``(cfg, in_chans, out_chans, img_size, tanh_head) -> model``; default
+            ``cls(in_chans, out_chans, width=cfg.width, depth=cfg.depth, tanh_head=...)``.
+
+    The class must map ``(b, c_in, H, W)`` to ``(b, c_out, H, W)``, accept
+    ``return_features=True`` (returning ``(y, features)``) and keep its constructor's keyword
+    arguments in ``self.arch`` (so checkpoints can rebuild it).
+
+    Raises:
+        ValueError: when the name or the class name is already registered to another class.
+    """
+    def decorate(cls: type[nn.Module]) -> type[nn.Module]:
+        if name in FAMILIES or MODEL_CLASSES.get(cls.__name__, cls) is not cls:
+            raise ValueError(f"register_family: {name!r} or class {cls.__name__} is already registered")
+        FAMILIES[name] = build or _width_depth(cls)
+        MODEL_CLASSES[cls.__name__] = cls
+        return cls
+    return decorate
+
+
+def family_names() -> tuple[str, ...]:
+    """Registered student families (plugins included)."""
+    from ..plugins import load_plugins
+
+    load_plugins()
+    return tuple(FAMILIES)
 
 
 def _conv_bn_relu(cin: int, cout: int, k: int = 3) -> nn.Sequential:
@@ -60,6 +109,7 @@ def _check_channels(model: nn.Module, x: torch.Tensor) -> None:
                          f"{tuple(x.shape)}: pass the input channels the model was built for")
 
 
+@register_family("unet")
 class UNet(nn.Module):
     """Compact U-Net: ``depth`` 2x down-samplings, widths ``width * 2**level``, skip connections.
 
@@ -133,6 +183,7 @@ class _LayerStack(nn.Module):
         return (y, feats) if return_features else y
 
 
+@register_family("cnn")
 class ConvNet(_LayerStack):
     """Plain stack of ``depth`` 3x3 conv + BN + ReLU layers of ``width`` channels, then a 1x1 head.
 
@@ -149,6 +200,7 @@ def _pixel_layer(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 1), nn.ReLU())
 
 
+@register_family("mlp")
 class PixelMLP(_LayerStack):
     """Per-pixel MLP (1x1 convolutions): ``depth`` hidden layers of ``width`` with ReLU.
 
@@ -161,27 +213,30 @@ class PixelMLP(_LayerStack):
         super().__init__(in_chans, out_chans, width, depth, tanh_head, _pixel_layer)
 
 
-MODEL_CLASSES = {cls.__name__: cls for cls in (AFNONet, UNet, ConvNet, PixelMLP)}
+def _afno_student(cfg, in_chans: int, out_chans: int, img_size, tanh_head: bool = False) -> nn.Module:
+    return AFNONet(in_chans, out_chans, tuple(img_size), embed_dim=cfg.width, depth=cfg.depth,
+                   patch_size=cfg.patch_size, num_blocks=cfg.num_blocks, tanh_head=tanh_head)
+
+
+FAMILIES["afno"] = _afno_student  # the teacher's architecture, small: registered without the decorator
+FAMILIES.update({k: FAMILIES.pop(k) for k in ("unet", "cnn", "mlp")})  # keep afno first
 
 
 def build_student(cfg, in_chans: int, out_chans: int, img_size: tuple[int, int],
                   tanh_head: bool = False) -> nn.Module:
-    """A student from a :class:`ecodistill.config.StudentConfig`.
+    """A student from a :class:`ecodistill.config.StudentConfig` through the family registry.
 
     ``family``: ``afno`` (an :class:`AFNONet` with ``embed_dim=width``, ``depth``,
-    ``patch_size``, ``num_blocks``), ``unet``, ``cnn`` or ``mlp`` (``width``, ``depth``).
+    ``patch_size``, ``num_blocks``), ``unet``, ``cnn``, ``mlp`` (``width``, ``depth``), or
+    any family registered with :func:`register_family`.
 
     Raises:
         ValueError: for an unknown family (the message lists the known ones) or a bad size.
     """
-    family = cfg.family
-    if family == "afno":
-        return AFNONet(in_chans, out_chans, tuple(img_size), embed_dim=cfg.width, depth=cfg.depth,
-                       patch_size=cfg.patch_size, num_blocks=cfg.num_blocks, tanh_head=tanh_head)
-    classes = {"unet": UNet, "cnn": ConvNet, "mlp": PixelMLP}
-    if family not in classes:
-        raise ValueError(f"unknown student family {family!r} (student {cfg.name!r}): choose one of {FAMILIES}")
-    return classes[family](in_chans, out_chans, width=cfg.width, depth=cfg.depth, tanh_head=tanh_head)
+    if cfg.family not in FAMILIES and cfg.family not in family_names():  # family_names loads plugins
+        raise ValueError(f"unknown student family {cfg.family!r} (student {cfg.name!r}): choose one of "
+                         f"{family_names()}")
+    return FAMILIES[cfg.family](cfg, in_chans, out_chans, tuple(img_size), tanh_head=tanh_head)
 
 
 def build_model(spec, in_chans: int, out_chans: int, img_size: tuple[int, int], tanh_head: bool | None = None,

@@ -1,0 +1,222 @@
+"""The comparison protocol: distilled vs scratch students with equal tuning, then controls.
+
+``python -m ecodistill matrix --profile P`` runs, resumably (finished runs are skipped):
+
+1. **Selection** on the validation years (seed 0, the headline student). The distilled arm
+   tries every ``alpha > 0`` of the profile with the MSE output loss, then every other
+   offline output loss at the best alpha; the scratch arm tries every loss that has a
+   truth-only form (MSE, L1, Huber: the same truth terms the distilled arm mixes with the
+   teacher). Each arm's best setting then gets its learning rate searched until the best
+   multiplier is inside the grid (:func:`ecodistill.lr_search.search_lr`), and the arm with
+   fewer trials gets more learning rates, so both arms have the same trial count.
+   Live-teacher losses are tried for the ablation when the teacher network is at hand, but
+   never chosen: the matrix reads cached predictions.
+2. **Learning rate per family**: for every other student family, both arms' learning
+   rates are searched again (same rule, equal trials) at that family's size.
+3. **Final**: every student size x {scratch, distilled} x the profile's seeds on the test
+   years, each arm at its family's learning rate. Every run takes the same optimizer steps.
+4. **Controls** at the headline size, over the same seeds: scratch on noise-free targets
+   (is distillation denoising?), distilled without the teacher-labelled extra years, the
+   distilled arm's own settings with alpha 0 and no extra years (a teacher-free run: what
+   it also gets is not a distillation gain), and the label budgets (1, 3, 10 labelled
+   years): scratch, distilled from the teacher of all labels, and distilled from a teacher
+   adapted on the same restricted labels.
+5. **Sweep and budget check** (validation years, seed 0): every alpha at the distilled
+   arm's tuned loss and learning rate (drawn against scratch at its own), and both arms'
+   selected settings at twice the epochs, to show whether training has plateaued.
+
+Explained in book/generated/04_results.ipynb ("The protocol").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+
+from . import losses
+from .config import PROFILES, DistillConfig, StudentConfig
+from .distill import needs_live_teacher, train_student
+from .lr_search import LRSearch, equalize, search_lr
+from .pipeline import Workspace, open_workspace
+from .teacher import ensure_teacher, teacher_record
+from .utils import atomic_write_json, results_dir
+
+STAGES = ("select", "final", "controls", "sweep")
+
+
+def selection_path(profile: str):
+    """``results/<profile>/selection.json``: what validation chose, and the trials behind it."""
+    return results_dir(profile) / "selection.json"
+
+
+class _Trials:
+    """Validation trials of one student size, recorded for the book."""
+
+    def __init__(self, ws: Workspace, scfg: StudentConfig, seed: int) -> None:
+        self.ws, self.scfg, self.seed, self.log = ws, scfg, seed, []
+
+    def __call__(self, arm: str, dcfg: DistillConfig, lr_scale: float, stage: str) -> float:
+        res = train_student(self.ws, self.scfg, dcfg, self.seed, tag="tune", lr_scale=lr_scale, splits=("val",))
+        self.log.append({"student": self.scfg.name, "arm": arm, "stage": stage, "mode": dcfg.mode,
+                         "loss": dcfg.loss, "alpha": dcfg.alpha, "lr_scale": lr_scale, "val_rmse": res.val_rmse,
+                         "run_id": res.run_id})
+        return res.val_rmse
+
+
+def _arm_setting(arm: str, choice: dict) -> DistillConfig:
+    if arm == "scratch":
+        return DistillConfig(mode="scratch", loss=choice["scratch_loss"])
+    return DistillConfig(loss=choice["loss"], alpha=choice["alpha"])
+
+
+def _tune_lr(trials: _Trials, choice: dict, centre: dict[str, float], spent: dict[str, int],
+             known: dict[str, dict[float, float]]) -> dict[str, LRSearch]:
+    """Both arms' learning rates searched around ``centre``, then equal trial counts."""
+    arms = ("distilled", "scratch")
+    score = {a: (lambda m, a=a: trials(a, _arm_setting(a, choice), m, "lr")) for a in arms}
+    searches = {a: search_lr(score[a], centre[a], tried=known.get(a)) for a in arms}
+    equalize(searches, score, extra=spent)
+    return searches
+
+
+def select_settings(ws: Workspace, seed: int = 0) -> dict:
+    """Stages 1 and 2 of the protocol (module docstring); writes and returns the selection."""
+    scfg = ws.cfg.student(ws.cfg.headline_student)
+    trials = _Trials(ws, scfg, seed)
+    alphas = {a: trials("distilled", DistillConfig(loss="mse", alpha=a), 1.0, "alpha")
+              for a in ws.cfg.alphas if a > 0}
+    best_alpha = min(alphas, key=alphas.get)
+    kd_loss = {"mse": alphas[best_alpha]}
+    for name in ws.cfg.losses:
+        if name == "mse" or losses.loss_spec(name).kind not in ("output", "feature"):
+            continue
+        try:
+            kd_loss[name] = trials("distilled", DistillConfig(loss=name, alpha=best_alpha), 1.0, "loss")
+        except FileNotFoundError as err:  # a live-teacher loss where no teacher checkpoint is
+            print(f"loss ablation: {name} skipped ({err})")
+    offline = {k: v for k, v in kd_loss.items() if not needs_live_teacher(DistillConfig(loss=k))}
+    truth = {name: trials("scratch", DistillConfig(mode="scratch", loss=name), 1.0, "loss")
+             for name in losses.loss_names(truth=True) if name in ws.cfg.losses or name == "mse"}
+    choice = {"alpha": best_alpha, "loss": min(offline, key=offline.get), "scratch_loss": min(truth, key=truth.get)}
+    # trials outside the learning-rate searches (each search holds its arm's best setting at x1)
+    spent = {"distilled": len(alphas) + len(offline) - 2, "scratch": len(truth) - 1}
+    known = {"distilled": {1.0: offline[choice["loss"]]}, "scratch": {1.0: truth[choice["scratch_loss"]]}}
+    searches = _tune_lr(trials, choice, {"distilled": 1.0, "scratch": 1.0}, spent, known)
+    lr = {scfg.family: {a: s.best for a, s in searches.items()}}
+    lr_searches = {scfg.family: {a: s.as_dict() for a, s in searches.items()}}
+    for student in ws.cfg.students:
+        if student.family in lr:
+            continue
+        family_trials = _Trials(ws, student, seed)
+        found = _tune_lr(family_trials, choice, lr[scfg.family], {}, {})
+        trials.log += family_trials.log
+        lr[student.family] = {a: s.best for a, s in found.items()}
+        lr_searches[student.family] = {a: s.as_dict() for a, s in found.items()}
+    selection = {"student": scfg.name, "seed": seed, **choice, "kd_lr_scale": lr[scfg.family]["distilled"],
+                 "scratch_lr_scale": lr[scfg.family]["scratch"], "lr_by_family": lr, "lr_searches": lr_searches,
+                 "n_trials_each": {a: len(lr_searches[scfg.family][a]["scores"]) + spent[a] for a in spent},
+                 "ablation_only": sorted(set(kd_loss) - set(offline)), "trials": trials.log}
+    atomic_write_json(selection_path(ws.profile), selection)
+    return selection
+
+
+def best_distilled(selection: dict, family: str | None = None) -> tuple[DistillConfig, float]:
+    """The selected distillation setting and its learning-rate multiplier (for ``family``)."""
+    lr = selection["lr_by_family"].get(family, {}).get("distilled", selection["kd_lr_scale"])
+    return DistillConfig(loss=selection["loss"], alpha=selection["alpha"]), float(lr)
+
+
+def best_scratch(selection: dict, family: str | None = None) -> tuple[DistillConfig, float]:
+    """The selected scratch setting (truth loss) and its learning-rate multiplier (for ``family``)."""
+    lr = selection["lr_by_family"].get(family, {}).get("scratch", selection["scratch_lr_scale"])
+    return DistillConfig(mode="scratch", loss=selection["scratch_loss"]), float(lr)
+
+
+def run_final(ws: Workspace, selection: dict) -> list[str]:
+    """Every student size x {scratch, distilled} x the profile's seeds on the test years."""
+    ids = []
+    for scfg in ws.cfg.students:
+        for seed in ws.cfg.seeds:
+            for dcfg, lr in (best_scratch(selection, scfg.family), best_distilled(selection, scfg.family)):
+                ids.append(train_student(ws, scfg, dcfg, seed, lr_scale=lr).run_id)
+    return ids
+
+
+def label_budgets(ws: Workspace) -> list[int]:
+    """Label budgets (years with NDVI labels) of 1, 3, 10 and all training years that fit."""
+    n_years = ws.cfg.data.train_years[1] - ws.cfg.data.train_years[0] + 1
+    return sorted({b for b in (1, 3, 10) if b < n_years} | {n_years})
+
+
+def run_controls(ws: Workspace, selection: dict) -> list[str]:
+    """Stage 4 of the protocol (module docstring) at the headline size."""
+    scfg = ws.cfg.student(ws.cfg.headline_student)
+    best, kd_lr = best_distilled(selection, scfg.family)
+    scratch, lr = best_scratch(selection, scfg.family)
+    budget_teachers = (teacher_record(ws.profile) or {}).get("label_budget_run_ids", {})
+    ids = []
+    for seed in ws.cfg.seeds:
+        ids.append(train_student(ws, scfg, scratch, seed, lr_scale=lr, target="ndvi_true", tag="noisefree").run_id)
+        ids.append(train_student(ws, scfg, replace(best, extra_unlabeled=False), seed, lr_scale=kd_lr,
+                                 tag="noextra").run_id)
+        ids.append(train_student(ws, scfg, replace(best, alpha=0.0, extra_unlabeled=False), seed, lr_scale=kd_lr,
+                                 tag="alpha0").run_id)
+        for years in label_budgets(ws)[:-1]:  # "all years" is the final run itself
+            ids.append(train_student(ws, scfg, replace(scratch, label_years=years), seed, lr_scale=lr,
+                                     tag=f"budget{years}").run_id)
+            ids.append(train_student(ws, scfg, replace(best, label_years=years), seed, lr_scale=kd_lr,
+                                     tag=f"budget{years}").run_id)
+            if str(years) in budget_teachers:
+                ids.append(train_student(ws, scfg, replace(best, label_years=years), seed, lr_scale=kd_lr,
+                                         tag=f"budget{years}teacher{years}",
+                                         teacher_run_id=budget_teachers[str(years)]).run_id)
+    return ids
+
+
+def run_sweep(ws: Workspace, selection: dict, seed: int = 0) -> list[str]:
+    """Stage 5: every alpha at the distilled arm's tuned loss and learning rate, and both arms'
+    selected settings at twice the epochs (validation years)."""
+    scfg = ws.cfg.student(ws.cfg.headline_student)
+    best, kd_lr = best_distilled(selection, scfg.family)
+    scratch, lr = best_scratch(selection, scfg.family)
+    ids = [train_student(ws, scfg, replace(best, alpha=a), seed, tag="sweep", lr_scale=kd_lr,
+                         splits=("val",)).run_id for a in ws.cfg.alphas]
+    longer = {"epochs": 2 * ws.cfg.student_train.epochs}
+    for dcfg, scale in ((scratch, lr), (best, kd_lr)):
+        ids.append(train_student(ws, scfg, dcfg, seed, tag="budget2x", lr_scale=scale, splits=("val",),
+                                 train_changes=longer).run_id)
+    return ids
+
+
+def run_matrix(profile: str, device: str | None = None, stages: tuple[str, ...] = STAGES):
+    """The whole comparison at ``profile``; resumable (finished runs are skipped)."""
+    ws = open_workspace(profile, device)
+    ensure_teacher(profile, ws.device)
+    path = selection_path(profile)
+    fresh = "select" in stages or not path.is_file()
+    selection = select_settings(ws) if fresh else json.loads(path.read_text())
+    ids = []
+    if "final" in stages:
+        ids += run_final(ws, selection)
+    if "controls" in stages:
+        ids += run_controls(ws, selection)
+    if "sweep" in stages:
+        ids += run_sweep(ws, selection)
+    return selection, ids
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    selection, ids = run_matrix(args.profile, args.device, tuple(args.stages))
+    print(json.dumps({"selection": {k: v for k, v in selection.items() if k not in ("trials", "lr_searches")},
+                      "runs": len(ids)}))
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    """Add ``matrix`` (the whole comparison)."""
+    m = subparsers.add_parser("matrix", help="the distilled-vs-scratch comparison (resumable)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    m.add_argument("--profile", default="smoke", choices=PROFILES)
+    m.add_argument("--device", default=None)
+    m.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    m.set_defaults(func=_cmd_matrix)
