@@ -102,7 +102,7 @@ def test_own_checkpoint_roundtrip(tmp_path, family):
     model.eval()
     run = to_dict(get_profile("smoke"))
     path = save_checkpoint(tmp_path / "sub" / "m.pt", model, run, extra={"epoch": 3, "val_rmse": 0.1})
-    assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # atomic: no temporary file left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.pt", "m.pt.sha256"]  # no temporary left
     loaded, meta = load_checkpoint(path)
     loaded.eval()
     x = torch.randn(2, 6, 16, 32)

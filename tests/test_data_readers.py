@@ -1,5 +1,7 @@
 """Real-data readers on small files written here in the real formats (CDS ERA5 NetCDF,
-GIMMS / Copernicus NDVI NetCDF, FourCastNet per-year HDF5), and every bad-input case."""
+GIMMS / Copernicus NDVI NetCDF, FourCastNet per-year HDF5), and every bad-input case:
+time steps and CF calendars, CF unit spellings and unitless variables, seam columns, globs
+(issue 14, cases 2, 3 and 7)."""
 from __future__ import annotations
 
 import h5netcdf
@@ -56,16 +58,18 @@ def _single(times, new_layout=True, units=None, base=None, drop=()):
     return xr.Dataset(data, coords=coords)
 
 
-def _pressure(times, new_layout=True, levels=(500, 850), z_units="m**2 s**-2"):
+def _pressure(times, new_layout=True, levels=(500, 850), z_units="m**2 s**-2", r_units="%"):
     tname, lev = ("valid_time", "pressure_level") if new_layout else ("time", "level")
     shape = (len(times), len(levels), LAT.size, LON.size)
     lv = np.asarray(levels, float)[None, :, None, None]
-    data = {"z": ((tname, lev, "latitude", "longitude"), np.broadcast_to(50000.0 + lv, shape).astype(np.float32),
+    z = 50000.0 + lv if z_units != "m" else 5000.0 + lv  # geopotential, or geopotential height
+    r = lv / 10 if r_units != "1" else lv / 1000
+    data = {"z": ((tname, lev, "latitude", "longitude"), np.broadcast_to(z, shape).astype(np.float32),
                   {"units": z_units}),
             "t": ((tname, lev, "latitude", "longitude"), np.broadcast_to(200.0 + lv / 10, shape).astype(np.float32),
                   {"units": "K"}),
-            "r": ((tname, lev, "latitude", "longitude"), np.broadcast_to(lv / 10, shape).astype(np.float32),
-                  {"units": "%"})}
+            "r": ((tname, lev, "latitude", "longitude"), np.broadcast_to(r, shape).astype(np.float32),
+                  {"units": r_units} if r_units is not None else {})}
     return xr.Dataset(data, coords={tname: times, lev: list(levels), "latitude": LAT, "longitude": LON})
 
 
@@ -76,13 +80,16 @@ def _write(ds, path):
 
 @pytest.fixture
 def era5_new(tmp_path):
-    times = pd.date_range("2010-01-01", periods=48, freq="h")
+    # two whole days: 00 UTC of Jan 1 .. 00 UTC of Jan 3 (the last step closes Jan 2's totals)
+    times = pd.date_range("2010-01-01", periods=49, freq="h")
     return _write(_single(times), tmp_path / "sl.nc"), _write(_pressure(times), tmp_path / "pl.nc")
 
 
 def test_read_era5_new_cds_layout(era5_new):
-    ds = read_era5(*era5_new)
+    with pytest.warns(UserWarning, match="dropped 2 incomplete day"):  # Jan 3 (1 step), Dec 31 (tp)
+        ds = read_era5(*era5_new)
     assert dict(ds.sizes) == {"time": 2, "lat": 19, "lon": 36}
+    assert list(ds.indexes["time"]) == list(pd.to_datetime(["2010-01-01", "2010-01-02"]))
     assert set(ds.data_vars) == set(WEATHER_VARS)
     assert np.all(np.diff(ds["lat"].values) > 0) and ds["lon"].min() == -180 and ds["lon"].max() == 170
     # longitude 270 (=-90) kept its value through the 0..360 -> -180..180 conversion
@@ -106,18 +113,18 @@ def test_read_era5_old_layout_with_unit_conversions(tmp_path):
     assert float(ds["msl"].max()) == pytest.approx(101000.0)
     assert float(ds["tp"].max()) == pytest.approx(0.002)
     assert float(ds["ssrd"].max()) == pytest.approx(8.64e6)  # daily-mean W m-2 -> J m-2 per day
-    assert float(ds["z500"].max()) == pytest.approx(50500.0 * 9.80665, rel=1e-6)  # height -> geopotential
+    assert float(ds["z500"].max()) == pytest.approx(5500.0 * 9.80665, rel=1e-6)  # height -> geopotential
 
 
 @pytest.mark.parametrize("case, match", [
     ("missing", "swvl1.*volumetric_soil_water_layer_1"),
     ("nan", "t2m holds .* NaN"),
     ("units", "furlongs"),
-    ("six_hourly", "hourly"),
+    ("six_hourly", "24 hours are needed"),
     ("level", "850 hPa"),
 ])
 def test_read_era5_bad_input(tmp_path, case, match):
-    times = pd.date_range("2010-01-01", periods=24 if case != "six_hourly" else 8,
+    times = pd.date_range("2010-01-01", periods=25 if case != "six_hourly" else 8,
                           freq="h" if case != "six_hourly" else "6h")
     sl = _single(times, drop=("swvl1",) if case == "missing" else ())
     if case == "nan":
@@ -266,6 +273,6 @@ def test_make_dataset_write_and_train_on_it(tmp_path, monkeypatch):
 
     prep = prepare(loaded, cfg, patch_size=4)
     batch = next(iter(make_loader(prep, "train", batch_size=4)))
-    assert batch["x"].shape == (4, len(prep.input_channels), 12, 24) and batch["mask"].any()
+    assert batch.x.shape == (4, len(prep.input_channels), 12, 24) and batch.mask.any()
     with pytest.raises(ValueError, match="lacks.*tp"):
         make_dataset(weather.drop_vars("tp"), ndvi, 12, 24)

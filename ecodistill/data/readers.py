@@ -1,8 +1,8 @@
 """Readers for real data, producing the schema of :mod:`ecodistill.data.schema`.
 
 * :func:`read_era5` -- ERA5 NetCDF as downloaded from the Copernicus Climate Data Store
-  {cite:p}`hersbach2020era5`: a single-levels file (t2m, tp, ssrd, u10, v10, msl, tcwv, swvl1)
-  and a pressure-levels file (z, t, r on levels 500/850 hPa). Both the new CDS layout
+  {cite:p}`hersbach2020era5`: single-levels files (t2m, tp, ssrd, u10, v10, msl, tcwv, swvl1)
+  and pressure-levels files (z, t, r on levels 500/850 hPa). Both the new CDS layout
   (``valid_time``, ``pressure_level``) and the old one (``time``, ``level``) are read.
 * :func:`read_ndvi` -- NDVI NetCDF with GIMMS NDVI3g naming {cite:p}`tucker2005gimms`
   (``ndvi``, int16 x 10000, quality flags in ``percentile = 2000 * flag + percentile``)
@@ -12,17 +12,22 @@
   Global-Ecosystem-Modeling pipeline: a ``fields`` dataset ``(time, channel, lat, lon)``
   and a channel list.
 
-Documented conversions (each tested): latitude descending -> ascending, longitude
-0..360 -> -180..180, sub-daily -> daily (means; sums for the accumulations tp and ssrd),
-°C -> K, hPa -> Pa, mm -> m, W m-2 (daily mean) -> J m-2 (daily sum), geopotential height
-(m) -> geopotential (m2 s-2), RH fraction -> %. Anything else is an error that names the
-variable and the fix: a missing variable, an unknown unit, NaN/Inf (only ``swvl1`` may be
-NaN, over the sea, where it becomes 0, and NDVI may be NaN).
+Every reader takes a path, a glob pattern (``"era5_single_levels_*.nc"``, expanded and
+sorted) or a list of either. Documented conversions (each tested): latitude descending ->
+ascending; longitude 0..360 -> -180..180, a duplicated seam column (both 0 and 360, or
+-180 and 180) dropped; the time step inferred from the coordinate, sub-daily -> daily per
+variable and CF calendars -> standard (:mod:`ecodistill.data.timeaxis`: monthly data and
+the 360_day calendar are refused); units through the CF units registry
+(:mod:`ecodistill.data.units`: °C, hPa, mm, kg m-2 s-1, W m-2, geopotential height,
+RH fraction, ...). Anything else is an error that names the file or variable and the fix:
+a missing variable, an unknown or ambiguous unit, NaN/Inf (only ``swvl1`` may be NaN, over
+the sea, where it becomes 0, and NDVI may be NaN).
 
 Explained in book/generated/02_data.ipynb ("Real data").
 """
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import numpy as np
@@ -30,66 +35,55 @@ import pandas as pd
 import xarray as xr
 
 from .schema import PLAUSIBLE, VAR_ATTRS
+from .timeaxis import to_daily, to_standard_index
+from .units import ACCUMULATED, convert_units, is_rate
 
-G = 9.80665
 SINGLE = ("t2m", "tp", "ssrd", "u10", "v10", "msl", "tcwv", "swvl1")
 PRESSURE = {"z500": ("z", 500), "t850": ("t", 850), "r850": ("r", 850)}
-ACCUMULATED = ("tp", "ssrd")
 CDS_NAMES = {"t2m": "2m_temperature", "tp": "total_precipitation", "ssrd": "surface_solar_radiation_downwards",
              "u10": "10m_u_component_of_wind", "v10": "10m_v_component_of_wind", "msl": "mean_sea_level_pressure",
              "tcwv": "total_column_water_vapour", "swvl1": "volumetric_soil_water_layer_1",
              "z": "geopotential", "t": "temperature", "r": "relative_humidity"}
 FCN_CHANNELS = ("u10", "v10", "t2m", "sp", "msl", "t850", "u1000", "v1000", "z1000", "u850", "v850", "z850",
                 "u500", "v500", "z500", "t500", "z50", "r500", "r850", "tcwv")
-_UNITS = {  # canonical unit -> (factor, offset) to the schema unit, per variable kind
-    "K": {"K": (1, 0), "degC": (1, 273.15), "C": (1, 273.15), "°C": (1, 273.15), "celsius": (1, 273.15)},
-    "m": {"m": (1, 0), "mm": (1e-3, 0), "kg m-2": (1e-3, 0), "mm day-1": (1e-3, 0), "mm/day": (1e-3, 0)},
-    "J m-2": {"J m-2": (1, 0), "W m-2": (86400, 0), "MJ m-2": (1e6, 0)},
-    "Pa": {"Pa": (1, 0), "hPa": (100, 0), "mbar": (100, 0), "millibars": (100, 0)},
-    "m2 s-2": {"m2 s-2": (1, 0), "m": (G, 0), "gpm": (G, 0)},
-    "%": {"%": (1, 0), "percent": (1, 0), "1": (100, 0), "fraction": (100, 0)},
-    "kg m-2": {"kg m-2": (1, 0), "mm": (1, 0)},
-    "m3 m-3": {"m3 m-3": (1, 0), "1": (1, 0)},
-    "m s-1": {"m s-1": (1, 0), "m/s": (1, 0)},
-}
+__all__ = ["CDS_NAMES", "FCN_CHANNELS", "convert_units", "expand_paths", "read_era5", "read_fourcastnet_h5",
+           "read_ndvi", "standardise", "to_daily"]
 
 
-def _canon(unit: str) -> str:
-    """ERA5/CF unit spellings to one form: ``m**2 s**-2`` -> ``m2 s-2``."""
-    u = " ".join(str(unit).replace("**", "").replace("^", "").split())
-    return {"degrees_Celsius": "degC", "deg C": "degC", "Kelvin": "K", "kelvin": "K"}.get(u, u)
-
-
-def convert_units(da: xr.DataArray, name: str) -> xr.DataArray:
-    """``da`` in the schema unit of ``name`` (documented conversions only).
-
-    Without a ``units`` attribute the values must lie in the schema unit's plausible range.
+def expand_paths(paths, what: str = "file") -> list[Path]:
+    """Files named by ``paths``: a path, a glob pattern, or a list of them (each pattern's
+    matches sorted; order of the list kept).
 
     Raises:
-        ValueError: for an unknown unit or implausible values without units.
+        FileNotFoundError: a pattern matching nothing, or a missing file (naming it).
     """
-    want = VAR_ATTRS[name]["units"]
-    unit = da.attrs.get("units")
-    if unit is None:
-        med = float(np.nanmedian(np.asarray(da.isel({da.dims[0]: 0}).values)))
-        lo, hi = PLAUSIBLE[name]
-        if not lo <= med <= hi:
-            raise ValueError(f"{name} has no units attribute and a median of {med:.4g}, outside the range "
-                             f"{lo}..{hi} of {want}; set da.attrs['units'] (e.g. 'degC', 'mm', 'W m-2')")
-        return da.assign_attrs(units=want)
-    table = _UNITS[want]
-    key = _canon(unit)
-    if key not in table:
-        raise ValueError(f"{name} has units {unit!r}; expected {want!r} or one of {sorted(table)} "
-                         "(convert it first, or fix a wrong units attribute)")
-    factor, offset = table[key]
-    out = da if (factor, offset) == (1, 0) else da * factor + offset
-    return out.assign_attrs({**da.attrs, "units": want})
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not items:
+        raise FileNotFoundError(f"no {what} given: pass a path, a glob pattern or a list of paths")
+    out = []
+    for item in items:
+        text = str(item)
+        if glob.has_magic(text):
+            found = sorted(glob.glob(text))
+            if not found:
+                raise FileNotFoundError(f"no {what} matches {text!r} (relative to {Path.cwd()}); check the "
+                                        "pattern and the folder")
+            out += [Path(f) for f in found]
+        elif not Path(text).is_file():
+            raise FileNotFoundError(f"{what} {text} not found; check the path")
+        else:
+            out.append(Path(text))
+    return out
+
+
+def _label(paths: list[Path]) -> str:
+    return str(paths[0]) if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} more)"
 
 
 def standardise(ds: xr.Dataset) -> xr.Dataset:
     """Rename CDS/CF dims to ``time, lat, lon, level``; latitude ascending; longitude in
-    [-180, 180) ascending; singleton extra dims (``number``, ``expver``) dropped."""
+    [-180, 180) ascending, a duplicated seam column dropped; singleton extra dims
+    (``number``, ``expver``) dropped."""
     names = {"valid_time": "time", "latitude": "lat", "longitude": "lon", "pressure_level": "level",
              "isobaricInhPa": "level"}
     ds = ds.rename({k: v for k, v in names.items() if k in ds.dims or k in ds.coords})
@@ -101,48 +95,25 @@ def standardise(ds: xr.Dataset) -> xr.Dataset:
     missing = [d for d in ("lat", "lon") if d not in ds.dims]
     if missing:
         raise ValueError(f"no {missing} dimension (found {list(ds.dims)}); rename it to lat/lon")
-    if float(ds["lon"].max()) >= 180:
-        ds = ds.assign_coords(lon=((ds["lon"] + 180) % 360) - 180)
+    lon = ((ds["lon"].values.astype(np.float64) + 180.0) % 360.0) - 180.0
+    lon = np.where(np.isclose(lon, 180.0), -180.0, lon)
+    ds = ds.assign_coords(lon=lon)
+    _, first = np.unique(np.round(lon, 6), return_index=True)
+    if first.size < lon.size:  # the seam stored twice (0 and 360, or -180 and 180)
+        ds = ds.isel(lon=np.sort(first))
     return ds.sortby(["lat", "lon"])
 
 
-def to_daily(ds: xr.Dataset) -> xr.Dataset:
-    """Daily means (sums of the 24 hourly steps for ``tp`` and ``ssrd``) of sub-daily data.
-
-    Days are UTC calendar days of the valid time. Accumulations need hourly steps.
-    """
-    step = pd.Series(ds.indexes["time"]).diff().dropna()
-    if step.empty or step.min() >= pd.Timedelta("1D"):
-        return ds
-    per_day = int(pd.Timedelta("1D") / step.min())
-    acc = [v for v in ACCUMULATED if v in ds]
-    if acc and per_day != 24:
-        raise ValueError(f"{acc} come at {per_day} steps per day; ERA5 accumulations are hourly, so "
-                         "download all 24 hours (or daily statistics) for a correct daily total")
-    counts = ds["time"].resample(time="1D").count()
-    if (counts != per_day).any():
-        bad = counts["time"].values[(counts != per_day).values][:3]
-        raise ValueError(f"incomplete days {list(map(str, bad))} (need {per_day} steps each); drop them")
-    mean = ds[[v for v in ds.data_vars if v not in acc]].resample(time="1D").mean(skipna=False)
-    if acc:
-        mean = mean.merge(ds[acc].resample(time="1D").sum(skipna=False))
-    return mean
-
-
-def _open(paths) -> xr.Dataset:
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    for p in paths:
-        if not Path(p).is_file():
-            raise FileNotFoundError(f"{p} not found")
+def _open(paths: list[Path]) -> xr.Dataset:
     if len(paths) == 1:
         return xr.open_dataset(paths[0])
     return xr.open_mfdataset(paths, combine="by_coords")
 
 
-def _finite(da: xr.DataArray, name: str) -> xr.DataArray:
+def _finite(da: xr.DataArray, name: str, where: str = "") -> xr.DataArray:
     bad = int((~np.isfinite(da)).sum())
     if bad:
-        raise ValueError(f"input {name} holds {bad} NaN/Inf value(s); inputs must be finite: fill or "
+        raise ValueError(f"{where}input {name} holds {bad} NaN/Inf value(s); inputs must be finite: fill or "
                          "drop the affected days/cells in the source files")
     return da
 
@@ -151,40 +122,56 @@ def read_era5(single_levels, pressure_levels) -> xr.Dataset:
     """Daily ERA5 weather in the schema (``(time, lat, lon)``, schema units, float32).
 
     Args:
-        single_levels: path(s) of CDS NetCDF with t2m, tp, ssrd, u10, v10, msl, tcwv, swvl1.
-        pressure_levels: path(s) with z, t, r on (at least) the 500 and 850 hPa levels.
+        single_levels: path, glob pattern or list of CDS NetCDF with t2m, tp, ssrd, u10, v10,
+            msl, tcwv, swvl1 (hourly, 6-hourly with mean rates, or daily).
+        pressure_levels: path(s) or pattern with z, t, r on (at least) the 500 and 850 hPa levels.
 
     Raises:
-        ValueError: naming a missing variable/level, an unknown unit or NaN/Inf input.
+        FileNotFoundError: a pattern that matches nothing or a missing file.
+        ValueError: naming the file and a missing variable/level, an unknown or ambiguous
+            unit, NaN/Inf input, monthly data or an unsupported calendar.
     """
-    sl = standardise(_open(single_levels))
+    sl_paths = expand_paths(single_levels, "ERA5 single-levels file")
+    pl_paths = expand_paths(pressure_levels, "ERA5 pressure-levels file")
+    sl_where, pl_where = _label(sl_paths), _label(pl_paths)
+    sl = standardise(_open(sl_paths))
     sl = sl.rename({v: k for k, v in CDS_NAMES.items() if v in sl and k in SINGLE})
     missing = [v for v in SINGLE if v not in sl]
     if missing:
-        raise ValueError(f"ERA5 single-levels file lacks {missing}; add "
+        raise ValueError(f"{sl_where}: ERA5 single-levels file lacks {missing}; add "
                          f"{[CDS_NAMES[m] for m in missing]} to the CDS request")
-    pl = standardise(_open(pressure_levels))
+    pl = standardise(_open(pl_paths))
     pl = pl.rename({v: k for k, v in CDS_NAMES.items() if v in pl and k in ("z", "t", "r")})
     if "level" not in pl.dims:
-        raise ValueError("pressure-levels file has no pressure_level/level dimension")
+        raise ValueError(f"{pl_where}: pressure-levels file has no pressure_level/level dimension")
     levels = pl["level"].values.astype(float)
     hpa = levels / 100.0 if levels.max() > 2000 else levels  # levels given in Pa
     out = {}
     for name, (var, level) in PRESSURE.items():
         if var not in pl:
-            raise ValueError(f"ERA5 pressure-levels file lacks {var!r} ({CDS_NAMES[var]}), needed for {name}")
+            raise ValueError(f"{pl_where}: ERA5 pressure-levels file lacks {var!r} ({CDS_NAMES[var]}), "
+                             f"needed for {name}")
         if not np.isclose(hpa, level).any():
-            raise ValueError(f"ERA5 pressure-levels file lacks the {level} hPa level (has {sorted(hpa)}), "
-                             f"needed for {name}; add it to the CDS request")
+            raise ValueError(f"{pl_where}: ERA5 pressure-levels file lacks the {level} hPa level (has "
+                             f"{sorted(hpa)}), needed for {name}; add it to the CDS request")
         out[name] = pl[var].isel(level=int(np.argmin(np.abs(hpa - level))), drop=True)
+    if not sl.indexes["time"].equals(pl.indexes["time"]):
+        raise ValueError(f"{sl_where} and {pl_where} have different time steps ({sl.sizes['time']} vs "
+                         f"{pl.sizes['time']}); download both for the same dates and hours")
     ds = xr.Dataset({**{v: sl[v] for v in SINGLE}, **out})
     ds["swvl1"] = ds["swvl1"].fillna(0.0)  # ERA5 soil water is undefined over the sea
     for name in ds.data_vars:  # before averaging, which would hide a NaN
-        _finite(ds[name], name)
-    ds = to_daily(ds)
+        _finite(ds[name], name, f"{sl_where if name in SINGLE else pl_where}: ")
+    for name in ACCUMULATED:
+        if not ds[name].attrs.get("units"):
+            raise ValueError(f"{sl_where}: {name} has no units attribute, so it is unknown whether to sum "
+                             "(an amount, J m-2 or m) or average it (a rate, W m-2); set its units")
+    amounts = [v for v in ACCUMULATED if not is_rate(ds[v], v)]
+    ds = to_daily(ds, amounts=amounts, where=f"{sl_where}")
     for name in list(SINGLE) + list(PRESSURE):
-        ds[name] = convert_units(ds[name], name).astype(np.float32)
-        ds[name].attrs.update(VAR_ATTRS[name])
+        prefix = f"{sl_where if name in SINGLE else pl_where}: "
+        ds[name] = convert_units(ds[name], name, prefix).astype(np.float32)
+        ds[name].attrs = dict(VAR_ATTRS[name])
     return ds.transpose("time", "lat", "lon")
 
 
@@ -204,13 +191,16 @@ def _decode_packed(raw: xr.DataArray) -> xr.DataArray:
     return vals.where(ok)
 
 
-def _gimms_time(ds: xr.Dataset, year: int | None) -> xr.Dataset:
-    """GIMMS v1 files may carry months as numbers (7, 7.5, ... = 1st and 16th) and a ``Year``."""
-    if np.issubdtype(ds["time"].dtype, np.datetime64):
-        return ds
+def _ndvi_time(ds: xr.Dataset, year: int | None, where: str) -> xr.Dataset:
+    """A standard time axis: CF calendars converted (:mod:`~ecodistill.data.timeaxis`), or
+    GIMMS v1 months given as numbers (7, 7.5, ... = 1st and 16th) with a ``Year``."""
+    index = ds.indexes["time"]
+    if isinstance(index, (pd.DatetimeIndex, xr.CFTimeIndex)):
+        return ds.assign_coords(time=to_standard_index(index, where))
     year = year or int(ds.attrs.get("Year", 0))
     if not year:
-        raise ValueError("NDVI time axis is not a date and the file has no 'Year' attribute; pass year=")
+        raise ValueError(f"{where}: NDVI time axis is not a date and the file has no 'Year' attribute; "
+                         "pass year=")
     m = ds["time"].values.astype(float)
     dates = [pd.Timestamp(year, int(v), 1 if v % 1 == 0 else 16) for v in m]
     return ds.assign_coords(time=dates)
@@ -220,14 +210,14 @@ def read_ndvi(paths, max_flag: int = 1, year: int | None = None) -> xr.DataArray
     """NDVI ``(time, lat, lon)`` float32 in [-1, 1], NaN where missing or flagged.
 
     Args:
-        paths: NetCDF file(s) with GIMMS (``ndvi``) or Copernicus (``NDVI``) naming.
+        paths: NetCDF file(s), a glob pattern (``"ndvi3g_*.nc4"``) or a list, with GIMMS
+            (``ndvi``) or Copernicus (``NDVI``) naming.
         max_flag: GIMMS quality flags kept: 0 good, 1 spline-interpolated, 2 seasonal
             profile (possible snow/cloud) -- default keeps 0 and 1.
         year: the year of GIMMS files whose time axis holds month numbers.
     """
-    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     parts = []
-    for p in paths:
+    for p in expand_paths(paths, "NDVI file"):
         ds = standardise(xr.open_dataset(p, mask_and_scale=False, decode_times=False))
         try:
             ds = xr.decode_cf(ds, mask_and_scale=False)
@@ -243,7 +233,7 @@ def read_ndvi(paths, max_flag: int = 1, year: int | None = None) -> xr.DataArray
         if "percentile" in ds:
             da = da.where(ds["percentile"] // 2000 <= max_flag)
         da = da.where((da >= -1) & (da <= 1))
-        parts.append(_gimms_time(da.to_dataset(name="ndvi").assign_attrs(ds.attrs), year)["ndvi"])
+        parts.append(_ndvi_time(da.to_dataset(name="ndvi").assign_attrs(ds.attrs), year, str(p))["ndvi"])
     out = xr.concat(parts, dim="time").sortby("time") if len(parts) > 1 else parts[0]
     return out.astype(np.float32).transpose("time", "lat", "lon").assign_attrs(VAR_ATTRS["ndvi"])
 
@@ -262,7 +252,7 @@ def read_fourcastnet_h5(paths, channels=FCN_CHANNELS, regridder=None) -> xr.Data
     """Daily means of FourCastNet-style per-year HDF5 files (``<year>.h5`` with ``fields``).
 
     Args:
-        paths: files named by their year (``1982.h5``, ...).
+        paths: files named by their year (``1982.h5``, ...): paths, a glob pattern or a list.
         channels: names of the ``fields`` channels, in order (default: FourCastNet's 20).
         regridder: optional callable ``(lat, lon) -> f(field (..., lat, lon))`` applied to each
             day right after reading (keeps memory small at 0.25°); see
@@ -274,7 +264,7 @@ def read_fourcastnet_h5(paths, channels=FCN_CHANNELS, regridder=None) -> xr.Data
     import h5py
 
     blocks, times, coords = [], [], None
-    for p in sorted(map(Path, [paths] if isinstance(paths, (str, Path)) else paths)):
+    for p in sorted(expand_paths(paths, "FourCastNet HDF5 file")):
         try:
             year = int(p.stem)
         except ValueError:

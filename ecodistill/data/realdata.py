@@ -5,24 +5,29 @@
 (:func:`~ecodistill.data.readers.read_ndvi`) into a schema dataset on an ``nlat`` x ``nlon``
 grid: conservative regridding, NDVI composites spread over their compositing period,
 the static maps of :func:`~ecodistill.data.static.static_maps`, NDVI kept only on the NDVI
-domain. Written with :func:`write_dataset`, it is used through
-``DataConfig(source="<path>")`` exactly like the simulated Earth.
+domain. Written with :func:`write_dataset` (with its content fingerprint beside it, and
+``dataset_hash`` = the first 12 hex digits of the SHA-256 of its values), it is used
+through ``DataConfig(source="<path>")`` or ``ECODISTILL_DATA=<path>`` exactly like the
+simulated Earth. Weather must be daily on the standard calendar (the readers make it so;
+:func:`~ecodistill.data.timeaxis.require_daily` converts CF calendars and refuses monthly
+or sub-daily data given directly).
 
 Explained in book/generated/02_data.ipynb ("Real data").
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .fingerprint import content_hash
 from .regrid import Regridder, grid_centres
 from .schema import STATIC_VARS, VAR_ATTRS, WEATHER_VARS, coord_attrs, validate
 from .static import static_maps
 from .store import DatasetWriter, default_format
+from .timeaxis import require_daily, to_standard_index
 
 
 class _Coarsen:
@@ -30,8 +35,10 @@ class _Coarsen:
 
     def __init__(self, lat: np.ndarray, lon: np.ndarray, nlat: int, nlon: int) -> None:
         lat, lon = np.asarray(lat, float), np.asarray(lon, float)
-        lon = ((lon + 180) % 360) - 180
-        self.lat_order, self.lon_order = np.argsort(lat), np.argsort(lon)
+        lon = np.round(((lon + 180) % 360) - 180, 6)
+        lon[lon == 180.0] = -180.0
+        _, first = np.unique(lon, return_index=True)  # sorted, a duplicated seam column dropped
+        self.lat_order, self.lon_order = np.argsort(lat), first
         self.coords = grid_centres(nlat, nlon)
         self.rg = Regridder(lat[self.lat_order], lon[self.lon_order], *self.coords)
 
@@ -73,20 +80,13 @@ def daily_ndvi(ndvi: xr.DataArray, days: pd.DatetimeIndex) -> xr.DataArray:
     return ndvi.reindex(time=days, method="nearest", tolerance=pd.Timedelta("0D"))
 
 
-def _hash(ds: xr.Dataset) -> str:
-    h = hashlib.sha256()
-    for name in sorted(ds.data_vars):
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(ds[name].values).tobytes())
-    return h.hexdigest()[:12]
-
-
 def make_dataset(weather: xr.Dataset, ndvi: xr.DataArray, nlat: int, nlon: int,
                  weather_vars=WEATHER_VARS) -> xr.Dataset:
     """A schema dataset from real weather and NDVI on the ``nlat`` x ``nlon`` grid.
 
     Raises:
-        ValueError: when a weather variable is missing (naming it and where to get it) or
+        ValueError: when a weather variable is missing (naming it and where to get it), the
+            weather is not daily (monthly, sub-daily, missing days, a 360_day calendar) or
             weather and NDVI share no day.
     """
     missing = [v for v in weather_vars if v not in weather]
@@ -94,7 +94,8 @@ def make_dataset(weather: xr.Dataset, ndvi: xr.DataArray, nlat: int, nlon: int,
         raise ValueError(f"weather lacks {missing}: add them from ERA5 single levels (read_era5), or "
                          "use fewer inputs with prepare(..., weather_vars=[...])")
     lat, lon = grid_centres(nlat, nlon)
-    w = weather[list(weather_vars)]
+    w = require_daily(weather[list(weather_vars)], "weather")
+    ndvi = ndvi.assign_coords(time=to_standard_index(ndvi.indexes["time"], "ndvi"))
     if w.sizes["lat"] != nlat or w.sizes["lon"] != nlon or not np.allclose(w["lat"], lat):
         w = regrid_dataset(w, nlat, nlon, min_cover=0.0)
     days = pd.DatetimeIndex(w.indexes["time"]).normalize()
@@ -112,18 +113,23 @@ def make_dataset(weather: xr.Dataset, ndvi: xr.DataArray, nlat: int, nlon: int,
         ds[name] = (("lat", "lon"), static[name].values, static[name].attrs)
     ds.attrs.update(static.attrs, source="real", title="ecodistill real dataset (ERA5 + NDVI)",
                     Conventions="CF-1.8")
-    ds.attrs["dataset_hash"] = _hash(ds)
     validate(coord_attrs(ds), weather_vars)
+    ds.attrs["dataset_hash"] = content_hash(ds)[:12]
     return ds
 
 
 def write_dataset(ds: xr.Dataset, path: str | Path, fmt: str | None = None) -> Path:
-    """Write a schema dataset (atomically) so ``DataConfig(source=path)`` can use it."""
+    """Write a schema dataset (atomically) so ``DataConfig(source=path)`` can use it.
+
+    ``dataset_hash`` is set from the values written (a kept label of edited data is
+    replaced) and the fingerprint sidecar ``<path>.fingerprint.json`` is written after it.
+    """
     dyn = [n for n in ds.data_vars if ds[n].dims == ("time", "lat", "lon")]
     static = {n: (ds[n].values, dict(ds[n].attrs)) for n in ds.data_vars if ds[n].dims == ("lat", "lon")}
     attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, (str, int, float))}
     writer = DatasetWriter(path, ds["time"].values, ds["lat"].values, ds["lon"].values,
-                           {n: dict(ds[n].attrs) for n in dyn}, static, attrs, fmt or default_format())
+                           {n: dict(ds[n].attrs) for n in dyn}, static, {"source": "real", **attrs},
+                           fmt or default_format(), content_id=True)
     try:
         for t0 in range(0, ds.sizes["time"], 366):
             writer.write(t0, {n: ds[n].isel(time=slice(t0, t0 + 366)).values.astype(np.float32) for n in dyn})

@@ -7,18 +7,27 @@ one discarded spin-up year) on the ``cfg.nlat`` x ``cfg.nlon`` grid, determinist
 years have weather but no labels, like ERA5 before the satellite NDVI record.
 ``ndvi_true`` is the simulator's noise- and gap-free NDVI, for controls only.
 
+The simulation runs with BLAS pinned to one thread (``threadpoolctl``): multi-threaded
+BLAS sums in another order, so the values would depend on the host's thread count (relative
+differences ~1e-6) while the dataset hash does not -- and one thread is also faster here.
+
 :func:`load_dataset` returns the cached file (``utils.cache_dir()/data/``) or builds it;
 the file name carries the dataset hash, a digest of the simulator's source code, its
-parameters, the static maps and the config, stored as ``ds.attrs["dataset_hash"]``.
+parameters, the static maps and the config, stored as ``ds.attrs["dataset_hash"]``. The
+file's content is checked against the fingerprint written beside it when it was built
+(:mod:`ecodistill.data.fingerprint`), so an edited file is refused, never trusted by its
+label. A real dataset (``cfg.source`` a path) is opened by :func:`ecodistill.data.source.open_real`.
 
 Explained in book/generated/02_data.ipynb ("The simulated Earth").
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import time as _time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +36,10 @@ import pandas as pd
 import xarray as xr
 
 from ..config import DataConfig
-from ..utils import cache_dir, sha256_file, stable_hash
+from ..utils import cache_dir, sha256_file
 from . import regrid, spectral, vegetation, weather
-from .schema import VAR_ATTRS, WEATHER_VARS, coord_attrs, validate
+from .fingerprint import sidecar_path
+from .schema import VAR_ATTRS, WEATHER_VARS, coord_attrs
 from .static import STATIC_PATH, static_maps
 from .store import DatasetWriter, default_format, open_dataset
 
@@ -37,10 +47,24 @@ OUTPUT_VARS = WEATHER_VARS + ("ndvi", "ndvi_true")
 STATIC_OUT = ("land_fraction", "land_mask", "igbp", "biome", "orography", "ndvi_max", "ndvi_min", "ndvi_domain")
 
 
+def one_blas_thread():
+    """A context pinning BLAS/OpenMP pools to one thread (a no-op with a warning when
+    ``threadpoolctl`` is missing: the values may then differ from other hosts by ~1e-6)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        warnings.warn("threadpoolctl is not installed: BLAS threads are not pinned, so the simulated "
+                      "values may differ from other hosts by ~1e-6 (pip install threadpoolctl==3.8.0)",
+                      stacklevel=2)
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
 def dataset_hash(cfg: DataConfig) -> str:
     """12-hex digest of the simulator code, parameters, static maps and the relevant config."""
     h = hashlib.sha256()
-    for code in (spectral, weather, vegetation, regrid, static_maps, _simulate_block, simulate_years):
+    for code in (spectral, weather, vegetation, regrid, static_maps, _simulate_block, simulate_years,
+                 one_blas_thread):
         h.update(inspect.getsource(code).encode())
     h.update(json.dumps({"weather": weather.WEATHER_PARAMS, "land": vegetation.LAND_PARAMS,
                          "root": vegetation.ROOT_CAPACITY.tolist()}, sort_keys=True).encode())
@@ -84,19 +108,22 @@ def _simulate_block(gen, land, static, doy, z_obs) -> dict[str, np.ndarray]:
 
 
 def simulate_years(cfg: DataConfig) -> Iterator[tuple[int, pd.DatetimeIndex, dict[str, np.ndarray]]]:
-    """Yield ``(year, days, {var: (ndays, nlat, nlon) float32})`` for every year of the data."""
-    static = static_maps(cfg.nlat, cfg.nlon)
-    climate = weather.Climate(static)
-    seeds = np.random.SeedSequence(cfg.seed).spawn(2)
-    rng_w, rng_obs = (np.random.default_rng(s) for s in seeds)
-    gen = weather.WeatherGenerator(climate, rng_w)
-    land = vegetation.LandModel(static, climate.daylength)
+    """Yield ``(year, days, {var: (ndays, nlat, nlon) float32})`` for every year of the data
+    (computed with BLAS pinned to one thread: :func:`one_blas_thread`)."""
+    with one_blas_thread():
+        static = static_maps(cfg.nlat, cfg.nlon)
+        climate = weather.Climate(static)
+        seeds = np.random.SeedSequence(cfg.seed).spawn(2)
+        rng_w, rng_obs = (np.random.default_rng(s) for s in seeds)
+        gen = weather.WeatherGenerator(climate, rng_w)
+        land = vegetation.LandModel(static, climate.daylength)
     y0, y1 = cfg.all_years
     extra = set(range(cfg.extra_years[0], cfg.extra_years[1] + 1)) if cfg.extra_years else set()
     for year in range(y0 - 1, y1 + 1):  # the first year spins the states up and is dropped
         days = days_of((year, year))
-        z = rng_obs.standard_normal((3, len(days), land.cells.size), dtype=np.float32)
-        block = _simulate_block(gen, land, static, days.day_of_year.values, z)
+        with one_blas_thread():  # per block: the consumer between yields keeps its own threads
+            z = rng_obs.standard_normal((3, len(days), land.cells.size), dtype=np.float32)
+            block = _simulate_block(gen, land, static, days.day_of_year.values, z)
         if year < y0:
             continue
         if year in extra:
@@ -113,7 +140,8 @@ def _attrs(cfg: DataConfig, digest: str) -> dict:
 
 
 def _static_block(cfg: DataConfig) -> dict:
-    st = static_maps(cfg.nlat, cfg.nlon)
+    with one_blas_thread():
+        st = static_maps(cfg.nlat, cfg.nlon)
     out = {}
     for name in STATIC_OUT:
         at = {k: v for k, v in st[name].attrs.items()}
@@ -176,25 +204,37 @@ def build_dataset(cfg: DataConfig, path: str | Path | None = None, fmt: str | No
 
 
 def load_dataset(cfg: DataConfig, build: bool = True, verbose: bool = False) -> xr.Dataset:
-    """The dataset of ``cfg``, opened lazily: the cached simulation (built when missing and
-    ``build``), or the prepared real dataset at ``cfg.source`` (a path).
+    """The dataset of ``cfg``, opened lazily and checked against its fingerprint: the cached
+    simulation (built when missing and ``build``), or the real dataset at ``cfg.source``
+    (:func:`ecodistill.data.source.open_real`).
 
     Raises:
         FileNotFoundError: when the file is missing and cannot be built.
-        ValueError: when a real dataset breaks the schema (the message says what to fix).
+        ValueError: when the file differs from its fingerprint or has none (a cached
+            simulation: rebuild it), or a real dataset breaks the schema or the config's
+            grid (each message says what to fix).
     """
     if cfg.source != "simulated":
-        ds = open_dataset(cfg.source)
-        validate(ds)
-        if not ds.attrs.get("dataset_hash"):  # a file made elsewhere: name it by path, size and time
-            st = Path(cfg.source).stat()
-            ds.attrs["dataset_hash"] = stable_hash([str(Path(cfg.source).resolve()), st.st_size,
-                                                    st.st_mtime_ns], n=12)
-        return ds
+        from .source import open_real
+
+        return open_real(cfg)
     for fmt in ("netcdf", "npy"):
         path = dataset_path(cfg, fmt)
         if path.exists():
-            return open_dataset(path)
+            return _open_cached(path, cfg)
     if not build:
         raise FileNotFoundError(f"no cached dataset for {cfg}; run `python -m ecodistill data build`")
-    return open_dataset(build_dataset(cfg, verbose=verbose))
+    return _open_cached(build_dataset(cfg, verbose=verbose), cfg)
+
+
+def _open_cached(path: Path, cfg: DataConfig) -> xr.Dataset:
+    """A cached simulation, refused unless its fingerprint matches and names ``cfg``'s hash."""
+    fix = "rebuild it with `python -m ecodistill data build --profile <profile> --force` (or delete it)"
+    if not sidecar_path(path).is_file():
+        raise ValueError(f"cached dataset {path} has no fingerprint {sidecar_path(path).name} (built before "
+                         f"fingerprints, or its build was interrupted), so its content cannot be trusted; {fix}")
+    ds = open_dataset(path)
+    if ds.attrs.get("dataset_hash") != dataset_hash(cfg):
+        raise ValueError(f"cached dataset {path} is recorded as {ds.attrs.get('dataset_hash')!r}, not "
+                         f"{dataset_hash(cfg)!r} of this config; {fix}")
+    return ds

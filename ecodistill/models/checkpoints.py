@@ -12,8 +12,17 @@ model defines a final ``norm`` LayerNorm that its forward pass never uses; its t
 tensors are accepted and dropped.
 
 **Ours**: ``{"model_state", "config": {"model_class", "arch", "run"}, "ecodistill_version",
-"extra"}``, written atomically; :func:`load_checkpoint` rebuilds the model from it.
-Both loaders use ``torch.load(..., weights_only=True)``: a checkpoint cannot run code.
+"extra"}``, written atomically with its SHA-256 beside it (``<file>.sha256``, written after
+the checkpoint; :func:`ecodistill.integrity.save_verified`); :func:`load_checkpoint` checks
+the hash, then rebuilds the model from it.
+
+**What is trusted**: both loaders use ``torch.load(..., weights_only=True)`` (a checkpoint
+cannot run code) and turn every failure into one line naming the file (never torch's
+``weights_only=False`` hint). A file with a ``.sha256`` sidecar, or loaded with ``sha256=``
+(e.g. the published hash of the FourCastNet backbone), must match it. Every float tensor
+must be finite, and a FourCastNet backbone's weights must have plausible magnitudes
+(:func:`check_weights`): a damaged file whose flipped bytes turned a weight of 0.05 into
+8083 is refused, naming the tensor.
 """
 from __future__ import annotations
 
@@ -25,37 +34,74 @@ import torch
 from torch import nn
 
 from ecodistill import __version__
-from ecodistill.utils import atomic_torch_save
+from ecodistill.integrity import load_verified, save_verified
 
 from .afno import AFNONet, adapt_to_new_task
 from .students import MODEL_CLASSES
 
-__all__ = ["infer_afno_arch", "load_checkpoint", "load_fourcastnet_backbone", "read_state_dict",
-           "save_checkpoint"]
+__all__ = ["check_weights", "infer_afno_arch", "load_checkpoint", "load_fourcastnet_backbone",
+           "read_state_dict", "save_checkpoint"]
 
 FOURCASTNET_UNUSED = ("norm.weight", "norm.bias")  # defined by the public AFNONet, never used in forward
 _REQUIRED = ("pos_embed", "patch_embed.proj.weight", "blocks.0.filter.w1", "blocks.0.mlp.fc1.weight", "head.weight")
+# Plausible magnitudes of trained weights: |w| may exceed neither MAX_ABS nor
+# OUTLIER x the tensor's 99th percentile of |w| (floored at 0.01, so a near-zero bias may
+# hold values up to 10). A flipped exponent bit gives values of 1e3..1e38.
+MAX_ABS = 1e3
+OUTLIER = 1e3
+FIX = "re-download or re-copy the file (checkpoints are never downloaded at run time)"
 
 
-def _load(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+def _load(path: str | Path, map_location: str | torch.device = "cpu", sha256: str | None = None,
+          fix: str = FIX, unverified: str = "allow") -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found: check the path (checkpoints are never "
                                 "downloaded at run time; put the file there first)")
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # unpickling refused or a corrupt file: say which and why
-        raise ValueError(f"cannot read checkpoint {path} with weights_only=True ({err}); "
-                         "only plain tensors/containers are accepted") from err
+    obj = load_verified(path, map_location, what="checkpoint", fix=fix, sha256=sha256, unverified=unverified)
     if not isinstance(obj, dict):
         # a bad file, not a bad argument type: ValueError like every other content problem
         raise ValueError(f"checkpoint {path} holds a {type(obj).__name__}, not a dict with 'model_state'")  # noqa: TRY004
     return obj
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The ``model_state`` of a checkpoint, ``module.`` prefixes (DDP) stripped."""
-    obj = _load(path)
+def check_weights(state: dict[str, torch.Tensor], path: str | Path, magnitudes: bool = True) -> None:
+    """Refuse non-finite weights and (with ``magnitudes``) implausible ones, naming the tensor.
+
+    Raises:
+        ValueError: one line naming the file, the tensor, the value and the fix.
+    """
+    for key, value in state.items():
+        if not torch.is_tensor(value) or not value.is_floating_point() and not value.is_complex():
+            continue
+        v = value.detach().reshape(-1)
+        v = torch.view_as_real(v).reshape(-1) if v.is_complex() else v
+        if v.numel() == 0:
+            continue
+        finite = torch.isfinite(v)
+        if not bool(finite.all()):
+            raise ValueError(f"checkpoint {path}: tensor {key} holds {int((~finite).sum())} NaN/Inf value(s) "
+                             f"(damaged, or saved from a diverged run); {FIX}")
+        if not magnitudes:
+            continue
+        a = v.abs().float()
+        top = float(a.max())
+        sub = a[:: max(1, a.numel() // 1_000_000)]
+        p99 = float(torch.quantile(sub, 0.99)) if sub.numel() > 1 else top
+        limit = min(MAX_ABS, OUTLIER * max(p99, 0.01))
+        if top > limit:
+            raise ValueError(f"checkpoint {path}: tensor {key} holds |w| = {top:.4g}, implausible for trained "
+                             f"weights (99% of |w| are <= {p99:.3g}; limit {limit:.3g}): the file is damaged; {FIX}")
+
+
+def read_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """The ``model_state`` of a checkpoint, ``module.`` prefixes (DDP) stripped.
+
+    Args:
+        path: the checkpoint.
+        sha256: its expected SHA-256 (default: the ``.sha256`` sidecar's, when present).
+    """
+    obj = _load(path, sha256=sha256)
     if "model_state" not in obj:
         raise ValueError(f"checkpoint {path} has no 'model_state' (keys: {sorted(obj)[:10]}): "
                          "expected the FourCastNet or ecodistill checkpoint layout")
@@ -122,7 +168,8 @@ def _source_grid(n_tokens: int, src_img_size, patch: int) -> tuple[int, int]:
 
 def load_fourcastnet_backbone(path: str | Path, img_size: tuple[int, int], in_chans: int, out_chans: int,
                               src_img_size: tuple[int, int] | None = None, freeze_blocks: int = 0,
-                              tanh_head: bool = False, fourcastnet_modes: bool = False) -> AFNONet:
+                              tanh_head: bool = False, fourcastnet_modes: bool = False,
+                              sha256: str | None = None) -> AFNONet:
     """Load a FourCastNet-format checkpoint and adapt it to a new grid and new channels.
 
     Args:
@@ -134,12 +181,17 @@ def load_fourcastnet_backbone(path: str | Path, img_size: tuple[int, int], in_ch
         freeze_blocks: freeze the first k AFNO blocks.
         tanh_head: squash the new head's output with tanh.
         fourcastnet_modes: reproduce the public code's Fourier-mode window (see ``AFNO2D``).
+        sha256: the file's expected SHA-256 (e.g. the published one); default: the
+            ``.sha256`` sidecar's when present. Either way the weights are sanity-checked.
 
     Raises:
-        ValueError: for a checkpoint of another architecture (lists missing / unexpected
-            keys and shape mismatches) or a grid the patch size does not divide.
+        ValueError: for a damaged or unreadable file (hash mismatch, not a torch file,
+            non-finite or implausibly large weights -- naming the file and the tensor), a
+            checkpoint of another architecture (lists missing / unexpected keys and shape
+            mismatches) or a grid the patch size does not divide.
     """
-    state = read_state_dict(path)
+    state = read_state_dict(path, sha256=sha256)
+    check_weights(state, path)
     arch = infer_afno_arch(state)
     for key in FOURCASTNET_UNUSED:
         state.pop(key, None)
@@ -207,7 +259,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict, extra: dic
     _check_plain(extra or {}, "extra")
     payload = {"model_state": {k: v.detach().cpu() for k, v in base.state_dict().items()},
                "config": meta, "ecodistill_version": __version__, "extra": extra or {}}
-    return atomic_torch_save(payload, path)
+    return save_verified(payload, path)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
@@ -220,7 +272,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         FileNotFoundError: no such file.
         ValueError: not an ecodistill checkpoint, or its weights do not fit its architecture.
     """
-    obj = _load(path, map_location)
+    obj = _load(path, map_location, fix="train the model again (delete the file and its .sha256)",
+                unverified="warn")
     cfg = obj.get("config")
     if not isinstance(cfg, dict) or "arch" not in cfg or "model_class" not in cfg:
         hint = (" It looks like a FourCastNet checkpoint: use load_fourcastnet_backbone."
@@ -236,6 +289,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     diff = _state_diff(_shapes(model.state_dict()), _shapes(obj["model_state"]))
     if diff:
         raise ValueError(f"{path}: weights do not match the stored {cfg['model_class']} architecture: {diff}")
+    check_weights(obj["model_state"], path, magnitudes=False)
     model.load_state_dict(obj["model_state"])
     meta = {"model_class": cfg["model_class"], "arch": cfg["arch"], "run": cfg.get("run", {}),
             "ecodistill_version": obj.get("ecodistill_version"), "extra": obj.get("extra", {})}
