@@ -39,16 +39,17 @@ from torch import nn
 from . import compress, runs
 from .config import PROFILES, DistillConfig
 from .models import load_checkpoint
-from .objectives import make_objective
+from .objectives import make_objective, truth_loss
 from .pipeline import Workspace, open_workspace
 from .teacher import load_teacher_predictions, teacher_record
-from .train import fit, masked_mse_loss
+from .train import fit
 from .utils import results_dir, seed_everything
 
 #: Compression variants in the order they are run; ``pruned`` takes the amount as a suffix.
 VARIANTS = ("int8torchdyn", "int8ortdyn", "int8ortstatic", "fp16", "pruned")
 #: The bench's (runtime, dtype) of each int8 variant (to pair skill with latency).
-BENCH_KIND = {"int8torchdyn": ("torch", "int8-dynamic"), "int8ortdyn": ("onnxruntime", "int8-dynamic"),
+BENCH_KIND = {"int8torchdyn": ("torch", "int8-dynamic"),
+              "int8ortdyn": ("onnxruntime", "int8-dynamic"),
               "int8ortstatic": ("onnxruntime", "int8-static")}
 
 
@@ -61,11 +62,13 @@ class OrtModule(nn.Module):
         self.input_name = self.session.get_inputs()[0].name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.session.run(None, {self.input_name: x.detach().cpu().numpy().astype(np.float32)})[0]
+        inputs = {self.input_name: x.detach().cpu().numpy().astype(np.float32)}
+        out = self.session.run(None, inputs)[0]
         return torch.from_numpy(out)
 
 
-def calibration_batches(ws: Workspace, n_batches: int = 8, batch_size: int = 8, seed: int = 0) -> list[np.ndarray]:
+def calibration_batches(ws: Workspace, n_batches: int = 8, batch_size: int = 8,
+                        seed: int = 0) -> list[np.ndarray]:
     """``n_batches`` input batches ``(batch_size, c_in, h, w)`` drawn from the training years."""
     out = []
     for batch in ws.loader("train", shuffle=True, seed=seed, batch_size=batch_size):
@@ -92,25 +95,26 @@ def distil_finetune(ws: Workspace, model: nn.Module, dcfg: DistillConfig, seed: 
     ``epochs`` defaults to a third of the profile's student budget; the learning rate is
     ``lr_scale`` times the profile's (fine-tuning starts from trained weights).
     """
-    from .distill import train_loader
+    from .distill import student_train_cfg, train_loader
 
     dcfg = finetune_objective(dcfg)
-
     base = ws.cfg.student_train
-    cfg = ws.train_cfg("student_train", seed, lr=base.lr * lr_scale,
-                       epochs=epochs or max(1, base.epochs // 3), warmup_frac=0.0)
+    cfg = student_train_cfg(ws, seed, lr_scale, epochs=epochs or max(1, base.epochs // 3),
+                            warmup_frac=0.0)
     seed_everything(seed)
-    loss_fn = make_objective(dcfg, model, None, ws.example_x(), seed)
-    fit(model, train_loader(ws, dcfg, seed, cfg.batch_size, "ndvi"), ws.loader("val", batch_size=cfg.batch_size),
-        loss_fn, cfg, lat_weights=ws.lat_weights, val_loss_fn=masked_mse_loss, device=ws.device, progress=False)
+    example = ws.example_x() if dcfg.mode == "self" else None
+    loss_fn = make_objective(dcfg, model, None, example, seed)
+    fit(model, train_loader(ws, dcfg, cfg), ws.val_loader(cfg), loss_fn, cfg,
+        lat_weights=ws.lat_weights,
+        val_loss_fn=truth_loss("mse"), device=ws.device, progress=False)
     return model.cpu().eval()
 
 
 def finetune_objective(dcfg: DistillConfig) -> DistillConfig:
     """The student's own objective when it runs on cached teacher outputs, else offline MSE."""
-    from .distill import LIVE_TEACHER_LOSSES
+    from .distill import needs_live_teacher
 
-    if dcfg.mode == "offline" and dcfg.loss not in LIVE_TEACHER_LOSSES:
+    if dcfg.mode == "offline" and not needs_live_teacher(dcfg):
         return dcfg
     return replace(dcfg, mode="offline", loss="mse")
 
@@ -138,14 +142,18 @@ def make_variant(variant: str, ws: Workspace, model: nn.Module, dcfg: DistillCon
         return compress.cast_weights(model, "fp16"), {}
     example = ws.example_x(2)  # for the pruning check and the ONNX export
     if variant.startswith("pruned"):
-        pruned, info = compress.prune_structured(model, prune_amount, example,
-                                                 finetune_fn=lambda m: distil_finetune(ws, m, dcfg, seed))
-        ft = finetune_objective(dcfg)
-        return pruned, {**info, "finetune_objective": {"loss": ft.loss, "mode": ft.mode, "alpha": ft.alpha}}
+        pruned, info = compress.prune_structured(
+            model, prune_amount, example, finetune_fn=lambda m: distil_finetune(ws, m, dcfg, seed))
+        objective = finetune_objective(dcfg)
+        return pruned, {**info, "finetune_objective": {"loss": objective.loss,
+                                                       "mode": objective.mode,
+                                                       "alpha": objective.alpha}}
     onnx = workdir / "fp32.onnx"
-    diff = compress.export_onnx(model, example, onnx)["max_abs_diff"] if not onnx.is_file() else float("nan")
+    diff = (compress.export_onnx(model, example, onnx)["max_abs_diff"] if not onnx.is_file()
+            else float("nan"))
     if variant == "int8ortdyn":
-        return OrtModule(compress.quantize_onnx_dynamic(onnx, workdir / "int8d.onnx")), {"onnx_max_abs_diff": diff}
+        path = compress.quantize_onnx_dynamic(onnx, workdir / "int8d.onnx")
+        return OrtModule(path), {"onnx_max_abs_diff": diff}
     if variant == "int8ortstatic":
         path = compress.quantize_onnx_static(onnx, workdir / "int8s.onnx", calibration_batches(ws))
         return OrtModule(path), {"calibration": "8 batches of 8 training-year days"}
@@ -156,13 +164,15 @@ def _source_meta(profile: str, run_id: str) -> dict:
     """The source run's metadata row (kind, method, family, params, FLOPs, alpha, seed ...)."""
     frame = runs.read_runs(profile, run_id=run_id, split="test", region="global", metric="r2")
     if frame.empty:
-        raise FileNotFoundError(f"student checkpoint {run_id} has no test result in results/{profile}/runs: "
+        raise FileNotFoundError(f"student checkpoint {run_id} has no test result in "
+                                f"results/{profile}/runs: "
                                 "rerun `python -m ecodistill matrix` for this profile")
     return frame.iloc[0].to_dict()
 
 
 def evaluate_compressed(profile: str, device: str = "cpu", prune_amount: float = 0.5,
-                        only: tuple[str, ...] | None = None, log: Callable[[str], object] = print) -> list[str]:
+                        only: tuple[str, ...] | None = None,
+                        log: Callable[[str], object] = print) -> list[str]:
     """Compress every reported distilled student and record its test skill; returns run ids.
 
     Args:
@@ -176,7 +186,8 @@ def evaluate_compressed(profile: str, device: str = "cpu", prune_amount: float =
         ValueError: for ``prune_amount`` outside (0, 1).
     """
     if not 0.0 < prune_amount < 1.0:
-        raise ValueError(f"prune_amount={prune_amount} outside (0, 1): e.g. 0.5 removes half the hidden units")
+        raise ValueError(f"prune_amount={prune_amount} outside (0, 1): e.g. 0.5 removes half "
+                         "the hidden units")
     ws = open_workspace(profile, device)
     teacher_ready = (teacher_record(profile) or {}).get("dataset_hash") == ws.dataset_hash
     teacher_test = load_teacher_predictions(ws, "test") if teacher_ready else None
@@ -185,25 +196,28 @@ def evaluate_compressed(profile: str, device: str = "cpu", prune_amount: float =
         model, meta = load_checkpoint(path)
         config = meta["run"]
         if config.get("dataset_hash") != ws.dataset_hash:
-            log(f"skip {src_id}: made on dataset {config.get('dataset_hash')}, not {ws.dataset_hash}")
+            log(f"skip {src_id}: made on dataset {config.get('dataset_hash')}, "
+                f"not {ws.dataset_hash}")
             continue
         src = _source_meta(profile, src_id)
         dcfg = DistillConfig(**config["distill"])
         name = src_id.rsplit("-", 2)[0]  # drop "-final-<hash>"
         with tempfile.TemporaryDirectory() as tmp:
             for variant in variant_names(prune_amount, only):
-                run_config = {**config, "role": "compressed", "source_run_id": src_id, "variant": variant,
-                              "prune_amount": prune_amount if variant.startswith("pruned") else None}
+                amount = prune_amount if variant.startswith("pruned") else None
+                run_config = {**config, "role": "compressed", "source_run_id": src_id,
+                              "variant": variant, "prune_amount": amount}
                 run_id = runs.make_run_id(f"{name}-{variant}", run_config)
                 if runs.has_run(profile, run_id):
                     continue
                 try:
-                    compressed, info = make_variant(variant, ws, model, dcfg, int(src["seed"]), Path(tmp),
-                                                    prune_amount)
+                    compressed, info = make_variant(variant, ws, model, dcfg, int(src["seed"]),
+                                                    Path(tmp), prune_amount)
                 except ValueError as err:  # e.g. nothing to prune in this architecture
                     log(f"  {src_id} {variant}: skipped ({err})")
                     continue
-                ids.append(_record(ws, run_id, name, variant, compressed, src, run_config, info, teacher_test))
+                ids.append(_record(ws, run_id, name, variant, compressed, src, run_config, info,
+                                   teacher_test))
                 log(f"  {src_id} {variant}: recorded {run_id}")
     return ids
 
@@ -211,12 +225,15 @@ def evaluate_compressed(profile: str, device: str = "cpu", prune_amount: float =
 def _record(ws: Workspace, run_id: str, name: str, variant: str, model: nn.Module, src: dict,
             config: dict, info: dict, teacher_test: np.ndarray | None) -> str:
     """Predict the test years with a compressed model and write its run."""
-    y_hat = ws.predict(model, "test", device="cpu")  # int8 and ONNX Runtime models run on the CPU only
+    # int8 and ONNX Runtime models run on the CPU only
+    y_hat = ws.predict(model, "test", device="cpu")
     rows = ws.evaluate(y_hat, "test", teacher_pred=teacher_test, monthly=False)
     pruned = variant.startswith("pruned")
-    n_params, flops = ws.model_cost(model) if pruned else (int(src["n_params"]), float(src["flops_per_map"]))
-    meta = {"run_id": run_id, "kind": "student", "init": "distilled", "method": f"{src['method']}+{variant}",
-            "family": src["family"], "n_params": n_params, "flops_per_map": flops, "alpha": src["alpha"],
+    n_params, flops = (ws.model_cost(model) if pruned
+                       else (int(src["n_params"]), float(src["flops_per_map"])))
+    meta = {"run_id": run_id, "kind": "student", "init": "distilled",
+            "method": f"{src['method']}+{variant}", "family": src["family"],
+            "n_params": n_params, "flops_per_map": flops, "alpha": src["alpha"],
             "label_years": src["label_years"], "teacher_run_id": src.get("teacher_run_id", ""),
             "seed": int(src["seed"])}
     return ws.record(f"{name}-{variant}", meta, rows, {**config, "compression": info})
@@ -253,7 +270,8 @@ def compressed_skill(profile: str) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- CLI
 def _cmd(args: argparse.Namespace) -> int:
-    ids = evaluate_compressed(args.profile, args.device, args.prune, tuple(args.only) if args.only else None)
+    only = tuple(args.only) if args.only else None
+    ids = evaluate_compressed(args.profile, args.device, args.prune, only)
     table = compressed_skill(args.profile)
     print(json.dumps({"new_runs": len(ids)}))
     print(table.round(4).to_string(index=False) if len(table) else "no compressed runs")
@@ -262,10 +280,13 @@ def _cmd(args: argparse.Namespace) -> int:
 
 def register_cli(subparsers) -> None:
     """Add ``compressed-skill``."""
-    p = subparsers.add_parser("compressed-skill", help="test skill of int8 / fp16 / pruned+distilled students",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("compressed-skill",
+                              help="test skill of int8 / fp16 / pruned+distilled students",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="smoke", choices=PROFILES)
-    p.add_argument("--device", default="cpu", help="where pruned students are fine-tuned (cpu or cuda)")
+    p.add_argument("--device", default="cpu",
+                   help="where pruned students are fine-tuned (cpu or cuda)")
     p.add_argument("--prune", type=float, default=0.5, help="share of hidden units removed (0..1)")
     p.add_argument("--only", nargs="+", choices=VARIANTS, help="run only these variants")
     p.set_defaults(func=_cmd)

@@ -145,9 +145,11 @@ def projection_table(models: pd.DataFrame, threads: tuple[int, ...] = (1, 4)) ->
         and ``bound``; int8 rows on a Pi 4 hold NaN (not projected, see module doc).
     """
     rows = []
-    if models.empty:
-        return pd.DataFrame(columns=["model", "pi", "threads", "projected_fast_ms",
-                                     "projected_slow_ms", "bound"])
+    if models.empty:  # keeps the input's attrs (e.g. the message saying what makes it)
+        out = pd.DataFrame(columns=["model", "pi", "threads", "projected_fast_ms",
+                                    "projected_slow_ms", "bound"])
+        out.attrs.update(models.attrs)
+        return out
     for _, m in models.iterrows():
         for key, spec in PIS.items():
             for t in threads:

@@ -49,8 +49,9 @@ def no_data(ax: plt.Axes, text: str) -> None:
     if len(ax.figure.axes) == 1:
         ax.figure.set_size_inches(ax.figure.get_figwidth(), 1.0)
     ax.set_axis_off()
-    ax.text(0.5, 0.5, textwrap.fill(text, 70), ha="center", va="center", fontsize=9,
-            color="0.35", transform=ax.transAxes)
+    wrapped = textwrap.fill(text, 70, break_long_words=False, break_on_hyphens=False)
+    ax.text(0.5, 0.5, wrapped, ha="center", va="center", fontsize=9, color="0.35",
+            transform=ax.transAxes)
 
 
 def message_figure(text: str, width: float = 6.5) -> plt.Figure:

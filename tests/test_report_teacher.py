@@ -1,5 +1,6 @@
 """The teacher chapter's and the one-run distillation chapter's tables, checks and figures
-(``ecodistill.report`` / ``ecodistill.plots`` helpers of chapters 02 and 03), on small
+(``ecodistill.report.teacher`` / ``ecodistill.report.run`` and ``ecodistill.plots`` helpers of
+chapters 02 and 03), on small
 hand-made result trees whose expected values are worked out in the comments."""
 from __future__ import annotations
 
@@ -28,20 +29,24 @@ def _run(name, meta, metrics, seed=0, dataset="abc", biomes=None, split="test"):
     run_id = runs.make_run_id(name, config)
     rows = [(split, "global", m, v) for m, v in metrics.items()]
     rows += [(split, f"biome:{b}", "r2_anom", v) for b, v in (biomes or {}).items()]
-    base = {"run_id": run_id, "dataset_hash": dataset, "target": "ndvi", "seed": seed, "family": "afno", **meta}
-    runs.write_run(PROFILE, runs.make_rows(base, rows), {**config, "history": [{"epoch": 0, "train_loss": 1.0}]})
+    base = {"run_id": run_id, "dataset_hash": dataset, "target": "ndvi", "seed": seed,
+            "family": "afno", **meta}
+    history = [{"epoch": 0, "train_loss": 1.0}]
+    runs.write_run(PROFILE, runs.make_rows(base, rows), {**config, "history": history})
     return run_id
 
 
 def _teachers():
     """Adapted (r2_anom 0.6) and scratch (0.4) teachers, a stale adapted teacher of the same
     dataset and a baseline; returns the teacher record."""
-    t = {"kind": "teacher", "init": "pretrained", "method": "afno-pretrained", "n_params": 1000, "flops_per_map": 1e6}
+    t = {"kind": "teacher", "init": "pretrained", "method": "afno-pretrained", "n_params": 1000,
+         "flops_per_map": 1e6}
     metrics = {"r2": 0.9, "r2_anom": 0.6, "rmse": 0.05, "rmse_latw": 0.04}
     adapted = _run("teacher-afno_pretrained", t, metrics, biomes={"forest": 0.7, "desert": 0.2})
     scratch = _run("teacher-afno_scratch", dict(t, init="scratch", method="afno-scratch"),
                    dict(metrics, r2_anom=0.4, rmse=0.07), biomes={"forest": 0.5, "desert": 0.1})
-    _run("teacher-afno_pretrained", t, dict(metrics, r2_anom=-5.0), seed=7)  # stale: not in the record
+    # stale: not in the record
+    _run("teacher-afno_pretrained", t, dict(metrics, r2_anom=-5.0), seed=7)
     _run("baseline-climatology", {"kind": "baseline", "init": "scratch", "method": "climatology"},
          {"r2": 0.5, "r2_anom": 0.0, "rmse": 0.2, "rmse_latw": 0.2})
     return {"run_id": adapted, "scratch_run_id": scratch, "dataset_hash": "abc", "seed": 0}
@@ -54,7 +59,8 @@ def test_input_channels_and_architecture_table():
     cfg = get_profile("smoke")
     adapted = arch.loc["adapted"]
     assert (adapted["in_chans"], adapted["out_chans"], adapted["tokens"]) == (40, 1, "6x12")
-    real = afno_from_config(cfg.teacher, 40, 1, (cfg.data.nlat, cfg.data.nlon))  # meta count == real count
+    # the count on the meta device equals the real network's
+    real = afno_from_config(cfg.teacher, 40, 1, (cfg.data.nlat, cfg.data.nlon))
     assert adapted["n_params"] == count_params(real)
     assert arch.loc["pre-training", "in_chans"] == arch.loc["pre-training", "out_chans"] == 11
     assert 0 < adapted["fft_flops"] < adapted["flops_per_map"]
@@ -64,8 +70,10 @@ def test_teacher_tables_use_the_record_only(store):
     record = _teachers()
     frame = report.teacher_frame(runs.read_runs(PROFILE), record)
     skill = report.teacher_skill(frame).set_index("model")
-    assert list(skill.index) == ["teacher (pretrained)", "teacher (scratch)", "baseline: climatology"]
-    assert skill.loc["teacher (pretrained)", "r2_anom_mean"] == pytest.approx(0.6)  # the stale -5 left out
+    assert list(skill.index) == ["teacher (pretrained)", "teacher (scratch)",
+                                 "baseline: climatology"]
+    # the stale run's -5 is left out
+    assert skill.loc["teacher (pretrained)", "r2_anom_mean"] == pytest.approx(0.6)
     assert skill.loc["teacher (pretrained)", "n_seeds"] == 1
     biomes = report.teacher_biomes(frame)
     assert biomes.loc["desert", "teacher (scratch)"] == pytest.approx(0.1)
@@ -77,10 +85,11 @@ def test_teacher_tables_use_the_record_only(store):
 
 
 def _headroom(means, stds, teacher=0.6, teacher_std=np.nan):
-    rows = [{"model": "headroom", "init": "scratch", "n_params": n, "r2_anom_mean": m, "r2_anom_std": s}
-            for n, m, s in zip([1e4, 1e5, 1e6, 1e7], means, stds)]
-    rows.append({"model": "teacher (pretrained)", "init": "pretrained", "n_params": 1e8, "r2_anom_mean": teacher,
-                 "r2_anom_std": teacher_std})
+    rows = [{"model": "headroom", "init": "scratch", "n_params": n, "r2_anom_mean": mean,
+             "r2_anom_std": std}
+            for n, mean, std in zip([1e4, 1e5, 1e6, 1e7], means, stds)]
+    rows.append({"model": "teacher (pretrained)", "init": "pretrained", "n_params": 1e8,
+                 "r2_anom_mean": teacher, "r2_anom_std": teacher_std})
     return pd.DataFrame(rows)
 
 
@@ -90,7 +99,8 @@ def test_headroom_check():
     assert ok["passes"] is True and ok["rising"] is True
     assert ok["margin"] == pytest.approx(0.2) and ok["spread"] == pytest.approx(0.05)
     assert ok["best_small_params"] == 1e6 and ok["verdict"].startswith("passes")
-    # margin 0.2 but spread 0.15 (2 x 0.15 = 0.3 > 0.2) -> does not beat; skill falls at the last step
+    # margin 0.2 but spread 0.15 (2 x 0.15 = 0.3 > 0.2) -> does not beat; skill falls at the
+    # last step
     bad = report.headroom_check(_headroom([0.1, 0.3, 0.4, 0.35], [0.02, 0.03, 0.15, 0.01]))
     assert bad["beats"] is False and bad["rising"] is False and bad["passes"] is False
     assert "2 of 3 steps up" in bad["verdict"]
@@ -102,7 +112,8 @@ def test_headroom_check():
 def test_run_helpers(store):
     record = _teachers()
     frame = runs.read_runs(PROFILE)
-    table = report.run_metrics(frame, {"teacher": record["run_id"], "missing": "nope-123"}, metrics=("rmse", "fidelity_r2"))
+    table = report.run_metrics(frame, {"teacher": record["run_id"], "missing": "nope-123"},
+                               metrics=("rmse", "fidelity_r2"))
     assert table.loc["teacher", "rmse"] == pytest.approx(0.05)
     assert np.isnan(table.loc["teacher", "fidelity_r2"]) and np.isnan(table.loc["missing", "rmse"])
     assert report.run_history(PROFILE, record["run_id"]) == [{"epoch": 0, "train_loss": 1.0}]
@@ -127,7 +138,8 @@ def test_objective_cost_and_headline():
     assert report.objective_text(DistillConfig(mode="scratch")).startswith("mode scratch")
     with pytest.raises(ValueError, match="unknown loss 'nope'"):
         report.objective_text(DistillConfig(loss="nope"))
-    cards = {"teacher": {"n_params": 1000, "flops_per_map": 1e6, "bytes_per_map": 4e3, "weights_mb": 1.0},
+    cards = {"teacher": {"n_params": 1000, "flops_per_map": 1e6, "bytes_per_map": 4e3,
+                         "weights_mb": 1.0},
              "s": {"n_params": 10, "flops_per_map": 2e5, "bytes_per_map": 1e3, "weights_mb": 0.01}}
     cost = report.cost_table(cards)
     assert cost.loc["s", "params_ratio"] == 100 and cost.loc["s", "flops_ratio"] == 5
@@ -135,13 +147,15 @@ def test_objective_cost_and_headline():
                          index=["teacher", "scratch", "distilled"])
     head = report.run_headline(skill, pd.Series({"distilled": 0.9}), cost, "s", DistillConfig())
     assert head["fidelity_r2"] == 0.9 and head["params_ratio"] == 100
-    assert head["distill_verdict"].startswith("the distilled student's test RMSE is 0.0200 lower than")
+    assert head["distill_verdict"].startswith(
+        "the distilled student's test RMSE is 0.0200 lower than")
     empty = report.run_headline(None, None, cost, "s", DistillConfig())
     assert np.isnan(empty["distill_test_rmse"]) and empty["distill_verdict"] == "no runs to compare"
 
 
 def test_curve_plots():
-    history = [{"epoch": 0, "train_loss": 1.0, "val_loss": 0.9}, {"epoch": 1, "train_loss": 0.5, "val_loss": float("nan")}]
+    history = [{"epoch": 0, "train_loss": 1.0, "val_loss": 0.9},
+               {"epoch": 1, "train_loss": 0.5, "val_loss": float("nan")}]
     fig = plots.teacher_curves({"pretrain": history, "adapt": history, "scratch": []})
     left, right = fig.axes
     assert len(left.lines) == 2 and len(right.lines) == 2  # the empty scratch history adds nothing

@@ -47,6 +47,7 @@ PAIR_COLUMNS = [*SIZE, "method", "alpha", "n_pairs", "rmse_scratch", "rmse_disti
                 "rmse_teacher", "diff", "wins", "p_value", "ci_low", "ci_high", "gap_closed",
                 "gap_reason"]
 CONTROL_KEYS = ["control", "condition", "init", "label_years"]
+SWEEP_COLUMNS = ["init", "method", "alpha", "lr_scale", "val_rmse", "n"]
 
 
 def _missing(frame: pd.DataFrame) -> str:
@@ -175,8 +176,7 @@ def alpha_sweep(frame: pd.DataFrame, selection: dict | None = None) -> pd.DataFr
     """
     tune = _tune(frame)
     if tune.empty:
-        return empty_table(["init", "method", "alpha", "lr_scale", "val_rmse", "n"],
-                           _missing(frame))
+        return empty_table(SWEEP_COLUMNS, _missing(frame))
     lr = {t["run_id"]: t["lr_scale"] for t in (selection or {}).get("trials", [])}
     distilled = tune[tune["method"].str.startswith("kd-mse-")]
     scratch = tune[tune["init"] == "scratch"].assign(lr_scale=lambda x: x["run_id"].map(lr))
@@ -187,7 +187,7 @@ def alpha_sweep(frame: pd.DataFrame, selection: dict | None = None) -> pd.DataFr
                   mean=("rmse", "mean"), count=("rmse", "count"))
              .reset_index().drop(columns="run_id")]
     out = pd.concat(parts, ignore_index=True).rename(columns={"mean": "val_rmse", "count": "n"})
-    out = out.sort_values(["init", "alpha", "lr_scale"]).reset_index(drop=True)
+    out = out[SWEEP_COLUMNS].sort_values(["init", "alpha", "lr_scale"]).reset_index(drop=True)
     return labelled(out, _missing(frame))
 
 

@@ -140,7 +140,8 @@ def teacher_biomes(frame: pd.DataFrame, metric: str = "r2_anom") -> pd.DataFrame
                  & (frame["split"] == "test") & (frame["metric"] == metric)
                  & frame["region"].astype(str).str.startswith("biome:")]
     if rows.empty:
-        return empty_table(["biome"], missing, index="biome")
+        return empty_table(["biome", "teacher (pretrained)", "teacher (scratch)"], missing,
+                           index="biome")
     rows = rows.assign(biome=rows["region"].str[6:], model="teacher (" + rows["init"] + ")")
     table = rows.pivot_table(index="biome", columns="model", values="value", aggfunc="mean")
     return labelled(table.sort_index(), missing)

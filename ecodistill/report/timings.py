@@ -80,13 +80,17 @@ def grid_timings(t_all: pd.DataFrame, grid: str = "720x1440") -> pd.DataFrame:
     return out
 
 
-def reference_speedups(rows: pd.DataFrame) -> pd.DataFrame:
-    """:func:`speedups` within the run that timed the reference model (``fourcastnet`` when
-    present, else ``teacher``), at its lowest thread count; no rows without a reference."""
+def reference_speedups(t_all: pd.DataFrame, grid: str = "720x1440") -> pd.DataFrame:
+    """:func:`speedups` on ``grid`` within the run that timed the reference model
+    (``fourcastnet`` when present, else ``teacher``), at its lowest thread count; no rows
+    without a reference."""
+    rows = t_all[t_all["grid"] == grid]
     ref = "fourcastnet" if "fourcastnet" in set(rows["model"]) else "teacher"
     timed = rows[rows["model"] == ref]
     if timed.empty:
-        return speedups(rows.iloc[0:0])
+        out = speedups(rows.iloc[0:0])
+        out.attrs["missing"] = "no speed-ups: no run timed fourcastnet or the teacher on this grid"
+        return out
     same = rows[rows["run_id"] == timed["run_id"].iloc[-1]]  # ratios within one run
     return speedups(same, int(same["threads"].min()), teacher=ref)
 
@@ -300,7 +304,7 @@ def arm64_table(profile: str) -> pd.DataFrame:
     missing = f"no ARM64 check for {profile} yet — run bash scripts/arm64_check.sh {profile}"
     if not path.is_file():
         out = pd.DataFrame(columns=ARM64_COLUMNS)
-        out.attrs.update(missing=missing, note=missing)
+        out.attrs.update(missing=missing, note=f"ARM64 emulation: not run for {profile} yet")
         return out
     check = json.loads(path.read_text())
     rows = []
