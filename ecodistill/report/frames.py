@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pandas as pd
 
 from .. import runs
@@ -152,8 +151,3 @@ def month_table(frame: pd.DataFrame, run_ids: pd.Series) -> pd.DataFrame:
     rows = frame[frame["run_id"].isin(run_ids) & (frame["split"] == "test")
                  & (frame["metric"] == "rmse") & frame["region"].astype(str).str.startswith("month:")]
     return rows.pivot_table(index="seed", columns="region", values="value", aggfunc="first")
-
-
-def nan_columns(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``table`` with ``columns`` set to NaN (ratios that need a missing reference row)."""
-    return table.assign(**{c: np.nan for c in columns})
