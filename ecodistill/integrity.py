@@ -188,12 +188,13 @@ def load_verified(path: str | Path, map_location: Any = "cpu", what: str = "chec
     path = Path(path)
     _empty_or_missing(path, what, fix)
     checked = verify_sha256(path, sha256, what, fix, require=unverified == "refuse")
-    if checked is None and unverified == "warn":
-        warnings.warn(f"{what} {path} has no SHA-256 sidecar: loaded unverified", stacklevel=2)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 -- every failure becomes one line naming the file
         raise ValueError(f"{what} {path} {_torch_problem(path, err)}; {fix}") from None
+    if checked is None and unverified == "warn":
+        warnings.warn(f"{what} {path} has no SHA-256 sidecar: loaded unverified", stacklevel=2)
+    return obj
 
 
 def _torch_problem(path: Path, err: Exception) -> str:
@@ -205,8 +206,8 @@ def _torch_problem(path: Path, err: Exception) -> str:
                 "must hold only tensors and plain containers: re-save its state dicts alone)")
     with open(path, "rb") as fh:
         head = fh.read(4)
-    if not zipfile.is_zipfile(path) and not head.startswith(b"\x80"):
+    if head != b"PK\x03\x04" and not head.startswith(b"\x80"):  # zip (torch >= 1.6) or legacy pickle
         return "is not a PyTorch file (neither a zip archive nor a pickle: random or overwritten bytes?)"
-    if isinstance(err, (RuntimeError, EOFError)) or "zip" in text.lower():
+    if isinstance(err, (RuntimeError, EOFError, OSError)) or "zip" in text.lower():
         return f"is damaged or truncated ({_first_line(err)})"
     return f"cannot be read ({_first_line(err)})"

@@ -125,3 +125,106 @@ def test_own_checkpoint_errors(tmp_path, fourcastnet_ckpt):
         load_checkpoint(tmp_path / "mismatch.pt")
     with pytest.raises(ValueError, match="load_fourcastnet_backbone"):
         load_checkpoint(fourcastnet_ckpt[0])
+
+
+# --- damaged and foreign files (issue 14, case 6) ------------------------------------------
+
+def _flip_bytes_of(path, tensor: torch.Tensor, n: int = 64) -> None:
+    """Flip (XOR 0xFF) the high byte of ``n`` float32 values of ``tensor`` inside the file,
+    as a damaged disk or transfer would: torch does not notice (no checksum on tensor data)."""
+    raw = bytearray(path.read_bytes())
+    data = tensor.detach().contiguous().numpy().tobytes()
+    at = raw.find(data)
+    assert at >= 0, "tensor bytes not found in the file"
+    for i in range(n):
+        raw[at + 4 * i + 3] ^= 0xFF  # little-endian float32: byte 3 holds the sign and exponent
+    path.write_bytes(bytes(raw))
+
+
+def test_flipped_bytes_give_implausible_weights_that_are_refused(fourcastnet_ckpt):
+    path, src = fourcastnet_ckpt
+    w = src.blocks[0].mlp.fc1.weight
+    assert float(w.detach().abs().max()) < 0.1
+    _flip_bytes_of(path, w)
+    state = torch.load(path, weights_only=True)["model_state"]
+    assert float(state["module.blocks.0.mlp.fc1.weight"].abs().max()) > 10  # torch loads it happily
+    with pytest.raises(ValueError, match=r"blocks\.0\.mlp\.fc1\.weight holds \|w\| = .*implausible") as err:
+        load_fourcastnet_backbone(path, (16, 32), 20, 1)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sidecar_or_expected_hash_catches_any_change(fourcastnet_ckpt):
+    from ecodistill.integrity import write_sha256
+
+    path, src = fourcastnet_ckpt
+    good = write_sha256(path)
+    load_fourcastnet_backbone(path, (16, 32), 20, 1)  # verified against the sidecar
+    raw = bytearray(path.read_bytes())
+    at = raw.find(src.blocks[0].mlp.fc1.weight.detach().numpy().tobytes())
+    raw[at] ^= 0x01  # one bit of one mantissa: plausible weights, still a different file
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="is damaged: its SHA-256 .* differs") as err:
+        load_fourcastnet_backbone(path, (16, 32), 20, 1)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    path.with_name(path.name + ".sha256").unlink()
+    with pytest.raises(ValueError, match="differs from .* the expected hash"):
+        load_fourcastnet_backbone(path, (16, 32), 20, 1, sha256=good)
+
+
+@pytest.mark.parametrize("case", ["random", "empty", "truncated"])
+def test_unreadable_files_give_our_one_line_error(tmp_path, fourcastnet_ckpt, case):
+    path = tmp_path / "backbone.ckpt"
+    if case == "random":
+        path.write_bytes(bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0),
+                                             dtype=torch.uint8).tolist()))
+    elif case == "empty":
+        path.write_bytes(b"")
+    else:
+        good = fourcastnet_ckpt[0].read_bytes()
+        path.write_bytes(good[: len(good) // 2])
+    expected = {"random": "not a PyTorch file", "empty": "is empty", "truncated": "damaged or truncated"}
+    for load in (lambda: load_fourcastnet_backbone(path, (16, 32), 20, 1), lambda: load_checkpoint(path)):
+        with pytest.raises(ValueError, match=expected[case]) as err:
+            load()
+        text = str(err.value)
+        assert str(path) in text and "\n" not in text and "weights_only=False" not in text
+
+
+def test_nan_weights_are_refused_naming_the_tensor(tmp_path, fourcastnet_ckpt):
+    _, src = fourcastnet_ckpt
+    with torch.no_grad():
+        src.head.weight[0, 0] = float("nan")
+    path = tmp_path / "nan.ckpt"
+    _write_fourcastnet_layout(path, src)
+    with pytest.raises(ValueError, match=r"tensor head\.weight holds 1 NaN/Inf"):
+        load_fourcastnet_backbone(path, (16, 32), 20, 1)
+    model = build_student(StudentConfig("m", "mlp", width=8, depth=2), 6, 1, (16, 32))
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("inf"))
+    with pytest.raises(ValueError, match="NaN/Inf"):
+        load_checkpoint(save_checkpoint(tmp_path / "inf.pt", model, {}))
+
+
+def test_own_checkpoint_sidecar_is_checked(tmp_path):
+    model = build_student(StudentConfig("m", "mlp", width=8, depth=2), 6, 1, (16, 32))
+    path = save_checkpoint(tmp_path / "m.pt", model, {})
+    raw = bytearray(path.read_bytes())
+    raw[-30] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="m.pt is damaged.*train the model again"):
+        load_checkpoint(path)
+
+
+def test_save_verified_and_load_verified(tmp_path):
+    from ecodistill.integrity import load_verified, save_verified
+
+    path = save_verified({"step": 3, "w": torch.ones(2)}, tmp_path / "state.pt")
+    assert path.with_name("state.pt.sha256").read_text().endswith("  state.pt\n")  # sha256sum -c format
+    assert load_verified(path, what="training state")["step"] == 3
+    torch.save({"step": 4}, tmp_path / "plain.pt")
+    with pytest.warns(UserWarning, match="no SHA-256 sidecar"):
+        assert load_verified(tmp_path / "plain.pt")["step"] == 4
+    with pytest.raises(ValueError, match="training state .*plain.pt has no SHA-256 sidecar.*rerun"):
+        load_verified(tmp_path / "plain.pt", what="training state", fix="rerun", unverified="refuse")
+    with pytest.raises(FileNotFoundError, match="training state .*none.pt not found; rerun"):
+        load_verified(tmp_path / "none.pt", what="training state", fix="rerun")

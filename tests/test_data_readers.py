@@ -4,6 +4,8 @@ time steps and CF calendars, CF unit spellings and unitless variables, seam colu
 (issue 14, cases 2, 3 and 7)."""
 from __future__ import annotations
 
+import sys
+
 import h5netcdf
 import h5py
 import numpy as np
@@ -14,6 +16,7 @@ import xarray as xr
 from ecodistill.config import DataConfig
 from ecodistill.data import (
     FCN_CHANNELS,
+    VAR_ATTRS,
     WEATHER_VARS,
     coarsen_fn,
     convert_units,
@@ -123,6 +126,7 @@ def test_read_era5_old_layout_with_unit_conversions(tmp_path):
     ("six_hourly", "24 hours are needed"),
     ("level", "850 hPa"),
 ])
+@pytest.mark.filterwarnings("ignore:.*incomplete day")
 def test_read_era5_bad_input(tmp_path, case, match):
     times = pd.date_range("2010-01-01", periods=25 if case != "six_hourly" else 8,
                           freq="h" if case != "six_hourly" else "6h")
@@ -276,3 +280,214 @@ def test_make_dataset_write_and_train_on_it(tmp_path, monkeypatch):
     assert batch.x.shape == (4, len(prep.input_channels), 12, 24) and batch.mask.any()
     with pytest.raises(ValueError, match="lacks.*tp"):
         make_dataset(weather.drop_vars("tp"), ndvi, 12, 24)
+
+
+# --- time steps and calendars (issue 14, cases 2 and 3) -------------------------------------
+
+def _pair(tmp_path, times, tag="", units=None, base=None, **pressure):
+    sl = _write(_single(times, units={**UNITS, **(units or {})}, base={**BASE, **(base or {})}),
+                tmp_path / f"sl{tag}.nc")
+    return sl, _write(_pressure(times, **pressure), tmp_path / f"pl{tag}.nc")
+
+
+def _one_line_error(excinfo, *names):
+    text = str(excinfo.value)
+    assert "\n" not in text, text
+    for name in names:
+        assert str(name) in text, (name, text)
+
+
+def test_hourly_fluxes_and_rates_are_averaged_not_summed(tmp_path):
+    times = pd.date_range("2010-01-01", periods=48, freq="h")
+    ds = read_era5(*_pair(tmp_path, times, units={"ssrd": "W m**-2", "tp": "kg m**-2 s**-1"},
+                          base={"ssrd": 100.0, "tp": 1e-5}))
+    assert ds.sizes["time"] == 2
+    # a mean flux of 100 W m-2 over a day is 8.64 MJ m-2 (summing 24 hourly values gave 24x that)
+    np.testing.assert_allclose(ds["ssrd"].values, 100.0 * 86400, rtol=1e-6)
+    np.testing.assert_allclose(ds["tp"].values, 1e-5 * 86400 / 1000, rtol=1e-6)  # kg m-2 s-1 -> m per day
+
+
+def test_hourly_accumulations_sum_the_hours_ending_at_each_step(tmp_path):
+    times = pd.date_range("2010-01-01", periods=49, freq="h")
+    sl = _single(times)
+    sl["tp"][24] = 5e-4  # valid at 00 UTC Jan 2: the rain of 23-24 UTC Jan 1
+    paths = _write(sl, tmp_path / "sl.nc"), _write(_pressure(times), tmp_path / "pl.nc")
+    with pytest.warns(UserWarning, match="incomplete day"):
+        ds = read_era5(*paths)
+    np.testing.assert_allclose(ds["tp"].sel(time="2010-01-01").values, 23 * 1e-4 + 5e-4, rtol=1e-5)
+    np.testing.assert_allclose(ds["tp"].sel(time="2010-01-02").values, 24 * 1e-4, rtol=1e-5)
+
+
+def test_six_hourly_states_and_mean_rates(tmp_path):
+    times = pd.date_range("2010-01-01", periods=8, freq="6h")
+    sl = _single(times, units={**UNITS, "ssrd": "W m-2", "tp": "mm day-1"}, base={**BASE, "ssrd": 50.0, "tp": 3.0})
+    sl["t2m"][:4] = 280.0  # day 1: 280 K at every step; day 2: 285 K + the longitude pattern
+    ds = read_era5(_write(sl, tmp_path / "sl.nc"), _write(_pressure(times), tmp_path / "pl.nc"))
+    assert ds.sizes["time"] == 2 and float(ds["t2m"].isel(time=0).max()) == pytest.approx(280.0)
+    np.testing.assert_allclose(ds["ssrd"].values, 50.0 * 86400, rtol=1e-6)
+    np.testing.assert_allclose(ds["tp"].values, 0.003, rtol=1e-6)
+
+
+@pytest.mark.parametrize("freq", ["MS", "7D"])
+def test_monthly_or_weekly_era5_is_refused(tmp_path, freq):
+    times = pd.date_range("2010-01-01", periods=12, freq=freq)
+    sl, pl = _pair(tmp_path, times, units={"ssrd": "W m-2", "tp": "m day-1"}, base={"ssrd": 150.0, "tp": 0.002})
+    with pytest.raises(ValueError, match="daily or sub-daily data is needed") as err:
+        read_era5(sl, pl)
+    _one_line_error(err, sl, "monthly" if freq == "MS" else "7-daily")
+
+
+def test_cmip_monthly_noleap_file_is_refused_by_make_dataset():
+    weather, ndvi = _real_sources((2001, 2001))
+    months = xr.date_range("2001-01-16", periods=12, freq="MS", calendar="noleap", use_cftime=True)
+    monthly = weather.isel(time=slice(0, 12)).assign_coords(time=months)  # a CMIP Amon file
+    with pytest.raises(ValueError, match="weather: time step is .* days \\(monthly\\); daily") as err:
+        make_dataset(monthly, ndvi, 12, 24)
+    _one_line_error(err, "monthly")
+
+
+@pytest.mark.parametrize("calendar, start, expected", [
+    ("standard", "2000-02-27", ["2000-02-27", "2000-02-28", "2000-02-29", "2000-03-01"]),
+    ("proleptic_gregorian", "2000-02-27", ["2000-02-27", "2000-02-28", "2000-02-29", "2000-03-01"]),
+    ("noleap", "2000-02-27", ["2000-02-27", "2000-02-28", "2000-02-29", "2000-03-01", "2000-03-02"]),
+    ("365_day", "2000-02-27", ["2000-02-27", "2000-02-28", "2000-02-29", "2000-03-01", "2000-03-02"]),
+    ("all_leap", "2001-02-27", ["2001-02-27", "2001-02-28", "2001-03-01"]),
+    ("366_day", "2001-02-27", ["2001-02-27", "2001-02-28", "2001-03-01"]),
+    ("julian", "2000-02-27", ["2000-03-11", "2000-03-12", "2000-03-13", "2000-03-14"]),  # same instants
+])
+def test_cf_calendars_become_standard_days(tmp_path, calendar, start, expected):
+    times = xr.date_range(start, periods=4, freq="D", calendar=calendar, use_cftime=True)
+    sl = _single(times)
+    sl["t2m"][:] = np.array([280.0, 282.0, 284.0, 286.0], np.float32)[:, None, None]
+    ds = read_era5(_write(sl, tmp_path / "sl.nc"), _write(_pressure(times), tmp_path / "pl.nc"))
+    assert [str(t.date()) for t in ds.indexes["time"]] == expected
+    t2m = ds["t2m"].isel(lat=0, lon=0).values
+    if calendar in ("noleap", "365_day"):  # Feb 29 inserted as the mean of Feb 28 and Mar 1
+        np.testing.assert_allclose(t2m, [280, 282, 283, 284, 286])
+    elif calendar in ("all_leap", "366_day"):  # Feb 29 of 2001 does not exist: dropped
+        np.testing.assert_allclose(t2m, [280, 282, 286])
+    else:
+        np.testing.assert_allclose(t2m, [280, 282, 284, 286])
+
+
+def test_360_day_calendar_is_refused_naming_the_file(tmp_path):
+    times = xr.date_range("2000-02-27", periods=5, freq="D", calendar="360_day", use_cftime=True)
+    sl, pl = _pair(tmp_path, times)
+    with pytest.raises(ValueError, match="360_day.*convert_calendar") as err:
+        read_era5(sl, pl)
+    _one_line_error(err, sl)
+
+
+def test_noleap_daily_weather_given_directly_to_make_dataset(tmp_path):
+    weather, ndvi = _real_sources((2004, 2004))
+    days = xr.date_range("2004-01-01", periods=365, freq="D", calendar="noleap", use_cftime=True)
+    ds = make_dataset(weather.isel(time=slice(0, 365)).assign_coords(time=days), ndvi, 12, 24)
+    assert ds.sizes["time"] == 366 and "2004-02-29" in {str(t.date()) for t in ds.indexes["time"]}
+
+
+def test_missing_days_and_incomplete_days_are_refused(tmp_path):
+    days = pd.date_range("2010-01-01", periods=6, freq="D").delete(3)
+    sl, pl = _pair(tmp_path, days, tag="d")
+    with pytest.raises(ValueError, match="missing day.*2010-01-04") as err:
+        read_era5(sl, pl)
+    _one_line_error(err, sl)
+    hours = pd.date_range("2010-01-01", periods=73, freq="h").delete(30)
+    sl, pl = _pair(tmp_path, hours, tag="h")
+    with pytest.raises(ValueError, match="irregular time steps"):
+        read_era5(sl, pl)
+
+
+# --- units (issue 14, case 3) --------------------------------------------------------------
+
+@pytest.mark.parametrize("name, units, value, expected", [
+    ("t2m", "degree_Celsius", 12.0, 285.15), ("t2m", "degC", 12.0, 285.15), ("t2m", "degrees_Celsius", 12.0, 285.15),
+    ("t2m", "K", 285.0, 285.0), ("t850", "celsius", 0.0, 273.15),
+    ("msl", "hPa", 1010.0, 101000.0), ("msl", "mbar", 1010.0, 101000.0), ("msl", "Pa", 1e5, 1e5),
+    ("z500", "m**2 s**-2", 55000.0, 55000.0), ("z500", "m2 s-2", 55000.0, 55000.0),
+    ("z500", "gpm", 5600.0, 5600.0 * 9.80665),
+    ("r850", "%", 70.0, 70.0), ("r850", "1", 0.7, 70.0), ("r850", "percent", 70.0, 70.0),
+    ("tp", "m", 0.002, 0.002), ("tp", "mm", 2.0, 0.002), ("tp", "kg m-2", 2.0, 0.002),
+    ("tp", "kg m-2 s-1", 2e-5, 2e-5 * 86.4), ("tp", "mm day-1", 2.0, 0.002),
+    ("ssrd", "J m**-2", 1.5e7, 1.5e7), ("ssrd", "W m-2", 150.0, 150.0 * 86400), ("ssrd", "MJ m-2", 15.0, 1.5e7),
+    ("tcwv", "kg m**-2", 20.0, 20.0), ("tcwv", "mm", 20.0, 20.0), ("swvl1", "m**3 m**-3", 0.3, 0.3),
+    ("swvl1", "1", 0.3, 0.3), ("swvl1", "%", 30.0, 0.3), ("u10", "m s**-1", 5.0, 5.0), ("u10", "km h-1", 36.0, 10.0),
+])
+def test_cf_unit_spellings_convert(name, units, value, expected):
+    da = xr.DataArray(np.full((2, 3, 4), value), dims=("time", "lat", "lon"), attrs={"units": units})
+    out = convert_units(da, name)
+    np.testing.assert_allclose(out.values, expected, rtol=1e-9)
+    assert out.attrs["units"] == VAR_ATTRS[name]["units"]
+
+
+def test_degree_celsius_file_reads(tmp_path):
+    times = pd.date_range("2010-01-01", periods=3, freq="D")
+    ds = read_era5(*_pair(tmp_path, times, units={"t2m": "degree_Celsius"}, base={"t2m": 12.0}))
+    assert float(ds["t2m"].min()) == pytest.approx(285.15, abs=1e-3)
+
+
+@pytest.mark.parametrize("r_units, value, ok", [(None, "fraction", False), (None, "percent", True),
+                                                ("1", "percent", False)])
+def test_relative_humidity_without_or_with_a_wrong_unit(tmp_path, r_units, value, ok):
+    times = pd.date_range("2010-01-01", periods=3, freq="D")
+    pl = _pressure(times, r_units="1" if value == "fraction" else "%")  # values 0.85 or 85
+    if r_units is None:
+        del pl["r"].attrs["units"]
+    else:
+        pl["r"].attrs["units"] = r_units
+    sl = _write(_single(times), tmp_path / "sl.nc")
+    plp = _write(pl, tmp_path / "pl.nc")
+    if ok:
+        assert float(read_era5(sl, plp)["r850"].max()) == pytest.approx(85.0)
+        return
+    with pytest.raises(ValueError, match="r850") as err:
+        read_era5(sl, plp)
+    _one_line_error(err, plp, "units")
+
+
+def test_unitless_subdaily_accumulation_is_refused(tmp_path):
+    times = pd.date_range("2010-01-01", periods=25, freq="h")
+    sl = _single(times)
+    del sl["ssrd"].attrs["units"]
+    with pytest.raises(ValueError, match="ssrd has no units.*sum.*average"):
+        read_era5(_write(sl, tmp_path / "sl.nc"), _write(_pressure(times), tmp_path / "pl.nc"))
+
+
+def test_unknown_unit_names_the_variable():
+    da = xr.DataArray(np.ones((2, 3)), dims=("time", "x"), attrs={"units": "bananas per fortnight"})
+    with pytest.raises(ValueError, match="tcwv has units 'bananas per fortnight'.*fix the units"):
+        convert_units(da, "tcwv")
+
+
+# --- seam column (issue 14, case 3) and globs (case 7) ------------------------------------
+
+@pytest.mark.parametrize("lon", [np.arange(0, 360.1, 10.0), np.arange(-180, 180.1, 10.0)])
+def test_duplicated_seam_column_is_dropped(tmp_path, monkeypatch, lon):
+    monkeypatch.setattr(sys.modules[__name__], "LON", lon)
+    times = pd.date_range("2010-01-01", periods=3, freq="D")
+    ds = read_era5(*_pair(tmp_path, times))
+    assert ds.sizes["lon"] == 36 and float(ds["lon"].min()) == -180 and float(ds["lon"].max()) == 170
+    weather, ndvi = _real_sources((2001, 2001))
+    seam = xr.concat([weather, weather.isel(lon=[0]).assign_coords(lon=[180.0])], dim="lon")  # -180 and 180
+    assert make_dataset(seam, ndvi, 12, 24).sizes["lon"] == 24
+
+
+def test_globs_and_lists_of_files(tmp_path):
+    times = pd.date_range("2010-01-01", periods=49, freq="h")
+    for i, part in enumerate((slice(0, 24), slice(24, 49))):
+        _write(_single(times[part]), tmp_path / f"era5_single_levels_{i}.nc")
+        _write(_pressure(times[part]), tmp_path / f"era5_pressure_levels_{i}.nc")
+    with pytest.warns(UserWarning, match="incomplete day"):
+        ds = read_era5(str(tmp_path / "era5_single_levels_*.nc"), [tmp_path / "era5_pressure_levels_*.nc"])
+    assert ds.sizes["time"] == 2
+    for year in (1990, 1991):
+        path = tmp_path / f"ndvi3g_geo_v1_{year}_0106.nc4"
+        _nc(path, "ndvi", "i2", np.full((2, 4, 8), 5000, np.int16), {}, np.int16(-32768), [1, 1.5],
+            {"units": "month"})
+        with h5netcdf.File(path, "a") as f:
+            f.attrs["Year"] = year
+    nd = read_ndvi(str(tmp_path / "ndvi3g_*.nc4"))
+    assert [str(t.date()) for t in nd.indexes["time"]] == ["1990-01-01", "1990-01-16", "1991-01-01", "1991-01-16"]
+    with pytest.raises(FileNotFoundError, match="no NDVI file matches .*nothing_\\*.nc4"):
+        read_ndvi(str(tmp_path / "nothing_*.nc4"))
+    with pytest.raises(FileNotFoundError, match="ERA5 single-levels file .*absent.nc not found"):
+        read_era5(tmp_path / "absent.nc", tmp_path / "era5_pressure_levels_0.nc")

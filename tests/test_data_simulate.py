@@ -1,11 +1,14 @@
-"""The simulated Earth: schema, determinism, physical consistency, caching."""
+"""The simulated Earth: schema, determinism (also across BLAS thread counts), physical
+consistency, caching with content fingerprints."""
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
 from ecodistill.config import DataConfig
-from ecodistill.data import schema, simulate, store
+from ecodistill.data import fingerprint, schema, simulate, store
 from ecodistill.data.weather import solar
 
 TINY = DataConfig(nlat=12, nlon=24, seed=3, train_years=(2001, 2001), val_years=(2002, 2002),
@@ -106,6 +109,7 @@ def test_build_and_open_equal_in_memory(tiny, tmp_path, fmt):
         np.testing.assert_array_equal(ds[name].values, tiny[name].values)
     assert ds["land_mask"].dtype == bool and ds.attrs["dataset_hash"] == tiny.attrs["dataset_hash"]
     assert not list(tmp_path.glob(".*tmp"))  # no temporary left behind
+    assert (tmp_path / (path.name + ".fingerprint.json")).is_file()
 
 
 def test_load_dataset_builds_once_into_the_cache(tmp_path, monkeypatch):
@@ -118,3 +122,46 @@ def test_load_dataset_builds_once_into_the_cache(tmp_path, monkeypatch):
     assert path.stat().st_mtime_ns == mtime and again.attrs["dataset_hash"] == ds.attrs["dataset_hash"]
     with pytest.raises(FileNotFoundError, match="data build"):
         simulate.load_dataset(DataConfig(**{**TINY.__dict__, "seed": 99}), build=False)
+
+
+_ONE_YEAR = """
+import sys
+import numpy as np
+from ecodistill.config import DataConfig
+from ecodistill.data import simulate
+cfg = DataConfig(nlat=64, nlon=128, seed=1, train_years=(2001, 2001), val_years=(2002, 2002),
+                 test_years=(2003, 2003), extra_years=None)
+year, days, block = next(simulate.simulate_years(cfg))  # spin-up year + the first year
+np.savez(sys.argv[1], **block)
+"""
+
+
+def test_values_do_not_depend_on_the_blas_thread_count(tmp_path):
+    """The full grid (64x128) is where multi-threaded BLAS changes the sums (~1e-6 relative,
+    up to 0.5% in NDVI after 35 years); smaller grids stay single-threaded in OpenBLAS, so
+    they would not catch a simulator that forgot to pin BLAS to one thread."""
+    import os
+    import subprocess
+    import sys
+
+    out = {}
+    for threads in ("1", "2"):
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+               "MKL_NUM_THREADS": threads}
+        out[threads] = tmp_path / f"t{threads}.npz"
+        subprocess.run([sys.executable, "-c", _ONE_YEAR, str(out[threads])], env=env, check=True, timeout=300)
+    a, b = np.load(out["1"]), np.load(out["2"])
+    assert set(a.files) == set(simulate.OUTPUT_VARS)
+    for name in a.files:
+        assert a[name].tobytes() == b[name].tobytes(), name  # bit for bit
+
+
+def test_build_writes_a_fingerprint_and_the_hash_follows_blas_pinning(tmp_path):
+    path = simulate.build_dataset(TINY, tmp_path / "d.nc")
+    side = tmp_path / "d.nc.fingerprint.json"
+    record = json.loads(side.read_text())
+    assert record["dataset_hash"] == simulate.dataset_hash(TINY) and record["source"] == "simulated"
+    assert len(record["fingerprint"]["sample_days"]) == 32 and len(record["content_sha256"]) == 64
+    ds = store.open_dataset(path)
+    assert ds.attrs["content_check"] == "fingerprint"
+    assert fingerprint.content_hash(ds) == record["content_sha256"]

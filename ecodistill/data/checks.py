@@ -15,9 +15,11 @@ naming the file and the fix:
 
 **Evaluation regions** (the biomes of ``prep.biome_names``) that have no valid NDVI, or
 constant NDVI (snow and ice), in a labelled split are **excluded** from the per-region
-metrics, with one warning naming them: they are removed from ``prep.biome_names``, so no
-run writes a ``biome:<name>`` row for them (an R² of a constant is undefined, and a NaN
-row would be refused only after training). The global region stays and is checked above.
+metrics: they are removed from ``prep.biome_names``, so no run writes a ``biome:<name>``
+row for them (an R² of a constant is undefined, and a NaN row would be refused only after
+training). Constant regions are named in a warning; empty ones are dropped silently, as
+:func:`ecodistill.evaluate.per_region` always skipped them (the simulated Earth's
+snow-and-ice cells are never observed). The global region stays and is checked above.
 
 Explained in book/generated/02_data.ipynb ("From data to model inputs").
 """
@@ -141,6 +143,7 @@ def check_prepared(prep) -> None:
     if excluded:
         names = {r.split(":", 1)[1] for r in excluded}
         prep.biome_names = {k: v for k, v in prep.biome_names.items() if v not in names}
-        listed = "; ".join(f"{r} ({why})" for r, why in sorted(excluded.items()))
-        warnings.warn(f"{where}: evaluation region(s) excluded from per-region metrics: {listed}",
-                      stacklevel=2)
+        constant = "; ".join(f"{r} ({why})" for r, why in sorted(excluded.items()) if "constant" in why)
+        if constant:
+            warnings.warn(f"{where}: evaluation region(s) excluded from per-region metrics: {constant}",
+                          stacklevel=2)

@@ -128,7 +128,7 @@ def write_dataset(ds: xr.Dataset, path: str | Path, fmt: str | None = None) -> P
     static = {n: (ds[n].values, dict(ds[n].attrs)) for n in ds.data_vars if ds[n].dims == ("lat", "lon")}
     attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, (str, int, float))}
     writer = DatasetWriter(path, ds["time"].values, ds["lat"].values, ds["lon"].values,
-                           {n: dict(ds[n].attrs) for n in dyn}, static, {"source": "real", **attrs},
+                           {n: dict(ds[n].attrs) for n in dyn}, static, {**attrs, "source": "real"},
                            fmt or default_format(), content_id=True)
     try:
         for t0 in range(0, ds.sizes["time"], 366):
