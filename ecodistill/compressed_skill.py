@@ -72,7 +72,7 @@ def calibration_batches(ws: Workspace, n_batches: int = 8, batch_size: int = 8,
     """``n_batches`` input batches ``(batch_size, c_in, h, w)`` drawn from the training years."""
     out = []
     for batch in ws.loader("train", shuffle=True, seed=seed, batch_size=batch_size):
-        out.append(batch["x"].numpy())
+        out.append(batch.x.numpy())
         if len(out) == n_batches:
             break
     if not out:
