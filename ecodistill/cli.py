@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "ecodistill.gpu",
     "ecodistill.archive",
     "ecodistill.distill",
+    "ecodistill.protocol",
     "ecodistill.fluxnet",
     "ecodistill.bench",
     "ecodistill.compressed_skill",

@@ -11,7 +11,8 @@ Explained in book/generated/02_teacher.ipynb ("Headroom").
 """
 from __future__ import annotations
 
-from dataclasses import asdict
+import json
+from dataclasses import asdict, replace
 
 from . import runs
 from .config import StudentConfig
@@ -31,20 +32,21 @@ def headroom_sizes(profile: str) -> list[StudentConfig]:
     return [StudentConfig(f"afno_w{w}d{d}", "afno", width=w, depth=d, num_blocks=b) for w, d, b in widths]
 
 
-def headroom_run(ws: Workspace, scfg: StudentConfig, seed: int, lr_scale: float,
+def headroom_run(ws: Workspace, scfg: StudentConfig, seed: int, lr_scale: float, loss: str = "mse",
                  splits: tuple[str, ...] = ("test",)) -> tuple[str, float]:
-    """Train one headroom model and record it (skipped when its rows exist); returns
-    ``(run_id, validation RMSE)`` (NaN when ``splits`` has no ``val``)."""
+    """Train one headroom model with the truth loss ``loss`` and record it (skipped when its
+    rows exist); returns ``(run_id, validation RMSE)`` (NaN when ``splits`` has no ``val``)."""
     cfg = ws.train_cfg("student_train", seed, lr=ws.cfg.student_train.lr * lr_scale)
+    cfg = replace(cfg, steps_per_epoch=ws.steps_per_epoch(cfg))
     tag = "final" if "test" in splits else "tune"
     config = ws.run_config(role="headroom", student=asdict(scfg), seed=seed, train=asdict(cfg),
-                           splits=list(splits))
+                           loss=loss, splits=list(splits))
     name = f"headroom-{scfg.name}-{tag}"
     run_id = runs.make_run_id(name, config)
     if not runs.has_run(ws.profile, run_id):
         seed_everything(seed)
         model = build_student(scfg, ws.in_chans, 1, ws.img_size)
-        result = fit(model, ws.train_loader(cfg), ws.val_loader(cfg), truth_loss("mse"), cfg,
+        result = fit(model, ws.train_loader(cfg), ws.val_loader(cfg), truth_loss(loss), cfg,
                      lat_weights=ws.lat_weights, device=ws.device, progress=False)
         rows = [r for split in splits for r in ws.evaluate(ws.predict(model, split), split, monthly=False)]
         n_params, flops = ws.model_cost(model)
@@ -57,11 +59,19 @@ def headroom_run(ws: Workspace, scfg: StudentConfig, seed: int, lr_scale: float,
 
 def run_headroom(profile: str, seeds: tuple[int, ...] | None = None, device: str | None = None,
                  sizes: list[StudentConfig] | None = None) -> list[str]:
-    """Search each size's learning rate (seed 0), then train every seed at it; returns run ids."""
+    """Search each size's learning rate (seed 0), then train every seed at it; returns run ids.
+
+    The truth loss is the scratch arm's selected one (``results/<profile>/selection.json``),
+    MSE before a selection exists: headroom models are tuned as the scratch students are.
+    """
+    from .protocol import selection_path
+
     ws = open_workspace(profile, device)
+    path = selection_path(profile)
+    loss = json.loads(path.read_text()).get("scratch_loss", "mse") if path.is_file() else "mse"
     seeds = seeds or ws.cfg.seeds
     ids = []
     for scfg in sizes or headroom_sizes(profile):
-        search = search_lr(lambda m, s=scfg: headroom_run(ws, s, 0, m, splits=("val",))[1], max_widen=2)
-        ids += [headroom_run(ws, scfg, seed, search.best)[0] for seed in seeds]
+        search = search_lr(lambda m, s=scfg: headroom_run(ws, s, 0, m, loss, splits=("val",))[1], max_widen=2)
+        ids += [headroom_run(ws, scfg, seed, search.best, loss)[0] for seed in seeds]
     return ids

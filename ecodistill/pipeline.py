@@ -15,7 +15,6 @@ import math
 import os
 import platform
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -243,17 +242,21 @@ class Workspace:
 
 
 @functools.lru_cache(maxsize=4)
-def _open(profile: str, device: str, source: str) -> Workspace:
+def _open(profile: str, device: str, source: str, in_memory: bool) -> Workspace:
     cfg = get_profile(profile, device=device)
     cfg = replace(cfg, data=replace(cfg.data, source=source))
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    ds = data.load_dataset(cfg.data)
-    prep = data.prepare(ds, cfg.data, patch_size=cfg.teacher.patch_size)
+    if in_memory and source == "simulated" and not any(data.dataset_path(cfg.data, f).exists()
+                                                       for f in ("netcdf", "npy")):
+        ds = data.simulate_earth(cfg.data)  # a bare GPU machine: no gigabytes written to disk
+    else:
+        ds = data.load_dataset(cfg.data)
+    prep = data.prepare(ds, cfg.data, patch_size=cfg.teacher.patch_size, in_memory=in_memory)
     return Workspace(cfg, prep, device)
 
 
-def open_workspace(profile: str, device: str | None = None) -> Workspace:
+def open_workspace(profile: str, device: str | None = None, in_memory: bool | None = None) -> Workspace:
     """Build or load the profile's dataset and prepare it (cached per process).
 
     The profile's simulated Earth is used unless ``ECODISTILL_DATA`` names a dataset written by
@@ -262,16 +265,16 @@ def open_workspace(profile: str, device: str | None = None) -> Workspace:
     Args:
         profile: ``smoke``, ``cpu`` or ``full``.
         device: ``cpu`` or ``cuda`` (default: cuda when available at ``full``, else cpu).
+        in_memory: simulate and prepare in memory, writing nothing large to disk (default:
+            on CUDA, where the data then moves to the GPU; a cached dataset file is used
+            when there is one).
     """
     if device is None:
         device = "cuda" if torch.cuda.is_available() and profile == "full" else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for but no CUDA GPU is visible: use --device cpu")
-    source = os.environ.get("ECODISTILL_DATA", "simulated")
-    if source != "simulated" and not Path(source).exists():
-        raise FileNotFoundError(f"ECODISTILL_DATA={source}: no such dataset. Make one from ERA5 + NDVI files "
-                                "with ecodistill.data.make_dataset / write_dataset (see README 'Your own data')")
-    return _open(profile, device, source)
+    in_memory = device.startswith("cuda") if in_memory is None else in_memory
+    return _open(profile, device, data.source_from_env(), in_memory)
 
 
 def hardware_name(device: str) -> str:

@@ -21,6 +21,9 @@
    it also gets is not a distillation gain), and the label budgets (1, 3, 10 labelled
    years): scratch, distilled from the teacher of all labels, and distilled from a teacher
    adapted on the same restricted labels.
+The **headroom** stage trains scratch AFNO models of ~10k to ~10M parameters with the
+scratch arm's truth loss, each size's learning rate searched (:mod:`ecodistill.headroom`).
+
 5. **Sweep and budget check** (validation years, seed 0): every alpha at the distilled
    arm's tuned loss and learning rate (drawn against scratch at its own), and both arms'
    selected settings at twice the epochs, to show whether training has plateaued.
@@ -41,7 +44,7 @@ from .pipeline import Workspace, open_workspace
 from .teacher import ensure_teacher, teacher_record
 from .utils import atomic_write_json, results_dir
 
-STAGES = ("select", "final", "controls", "sweep")
+STAGES = ("select", "headroom", "final", "controls", "sweep")
 
 
 def selection_path(profile: str):
@@ -196,6 +199,10 @@ def run_matrix(profile: str, device: str | None = None, stages: tuple[str, ...] 
     fresh = "select" in stages or not path.is_file()
     selection = select_settings(ws) if fresh else json.loads(path.read_text())
     ids = []
+    if "headroom" in stages:
+        from .headroom import run_headroom
+
+        ids += run_headroom(profile, device=ws.device)
     if "final" in stages:
         ids += run_final(ws, selection)
     if "controls" in stages:

@@ -88,7 +88,7 @@ def test_gpu_run_cpu_path(ws, teacher, tmp_path):
     assert summary["teacher"]["run_id"]
     assert (tmp_path / "results" / "smoke" / "gpu_run.json").is_file()
     assert (tmp_path / "results" / "smoke" / "teacher" / "pred_test.manifest.json").is_file()
-    from ecodistill.teacher import headroom_sizes
+    from ecodistill.headroom import headroom_sizes
 
     n_headroom = 1 if "headroom" in summary["skipped"] else len(headroom_sizes("smoke"))
     assert len(summary["live_runs"]) + len(summary["skipped"]) == 4 + n_headroom
@@ -137,19 +137,39 @@ def test_compressed_students_are_evaluated_and_resume(ws, teacher):
 
 
 def test_selection_gives_both_arms_equal_trials_and_a_tuned_learning_rate(ws, teacher):
-    from ecodistill.distill import LR_REFINE, best_distilled, select_settings
+    from ecodistill.protocol import best_distilled, best_scratch, select_settings
 
     sel = select_settings(ws)
     trials = sel["trials"]
-    kd = [t for t in trials if t["mode"] != "scratch"]
-    scratch = [t for t in trials if t["mode"] == "scratch"]
-    assert len(kd) == len(scratch) == sel["n_trials_each"]
-    assert sel["n_trials_each"] == len(ws.cfg.alphas) + len(ws.cfg.losses) - 1 + len(LR_REFINE)
-    refine = [t for t in scratch if t["stage"] == "lr-refine"]
-    centre = min((t for t in scratch if t["stage"] == "lr-grid"), key=lambda t: t["val_rmse"])["lr_scale"]
-    assert sorted(t["lr_scale"] for t in refine) == pytest.approx(sorted(centre * m for m in LR_REFINE))
-    best = min(scratch, key=lambda t: t["val_rmse"])
-    assert sel["scratch_lr_scale"] == best["lr_scale"]
-    dcfg, kd_lr = best_distilled(sel)
-    assert (dcfg.loss, dcfg.alpha) == (sel["loss"], sel["alpha"]) and kd_lr in (1.0, *LR_REFINE)
-    assert all("-tunelr-" in t["run_id"] for t in trials if t["stage"] == "lr-refine")
+    head = [t for t in trials if t["student"] == ws.cfg.headline_student]
+    kd = [t for t in head if t["arm"] == "distilled"]
+    scratch = [t for t in head if t["arm"] == "scratch"]
+    assert len({t["run_id"] for t in kd}) == len({t["run_id"] for t in scratch})  # equal trial counts
+    assert sel["n_trials_each"]["distilled"] == sel["n_trials_each"]["scratch"] == len({t["run_id"] for t in kd})
+    assert {t["loss"] for t in scratch if t["stage"] == "loss"} == {"mse"}  # the truth losses of the profile
+    assert {t["alpha"] for t in kd if t["stage"] == "alpha"} == {a for a in ws.cfg.alphas if a > 0}
+    for family, searches in sel["lr_searches"].items():  # every family's learning rate, both arms
+        assert len(searches["distilled"]["scores"]) == len(searches["scratch"]["scores"]) or family == "afno"
+        for arm, search in searches.items():
+            grid = sorted(float(m) for m in search["scores"])
+            assert search["interior"] == (grid[0] < search["best"] < grid[-1])
+            assert sel["lr_by_family"][family][arm] == search["best"]
+    dcfg, kd_lr = best_distilled(sel, "mlp")
+    assert (dcfg.loss, dcfg.alpha) == (sel["loss"], sel["alpha"]) and kd_lr == sel["lr_by_family"]["mlp"]["distilled"]
+    scratch_cfg, _ = best_scratch(sel)
+    assert scratch_cfg.mode == "scratch" and scratch_cfg.loss == sel["scratch_loss"]
+
+
+def test_every_arm_takes_the_same_steps_whatever_its_labels(ws, teacher):
+    from ecodistill.distill import train_student
+
+    scfg = ws.cfg.student(ws.cfg.headline_student)
+    steps = {}
+    for name, dcfg in {"scratch-1y": DistillConfig(mode="scratch", label_years=1),
+                       "scratch-all": DistillConfig(mode="scratch"),
+                       "kd-1y": DistillConfig(loss="mse", label_years=1)}.items():
+        res = train_student(ws, scfg, dcfg, seed=3, tag="steps", splits=("val",), keep_model=True,
+                            train_changes={"max_steps": None, "epochs": 1, "steps_per_epoch": None, "batch_size": 64})
+        steps[name] = res.history[-1]["step"]
+    one_pass = -(-ws.prep.split_days("train").size // 64)  # an epoch: one pass over all training days
+    assert set(steps.values()) == {one_pass}, steps  # 1 labelled year: the same steps, its days seen 3x
