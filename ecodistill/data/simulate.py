@@ -23,8 +23,10 @@ Explained in book/generated/02_data.ipynb ("The simulated Earth").
 from __future__ import annotations
 
 import contextlib
+import ast
 import hashlib
 import inspect
+import textwrap
 import json
 import time as _time
 import warnings
@@ -37,7 +39,7 @@ import xarray as xr
 
 from ..config import DataConfig
 from ..utils import cache_dir, sha256_file
-from . import regrid, spectral, vegetation, weather
+from . import spectral, vegetation, weather
 from .fingerprint import sidecar_path
 from .schema import VAR_ATTRS, WEATHER_VARS, coord_attrs
 from .static import STATIC_PATH, static_maps
@@ -53,19 +55,37 @@ def one_blas_thread():
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        warnings.warn("threadpoolctl is not installed: BLAS threads are not pinned, so the simulated "
-                      "values may differ from other hosts by ~1e-6 (pip install threadpoolctl==3.8.0)",
+        warnings.warn("threadpoolctl is not installed: BLAS threads are not pinned, so the "
+                      "simulated values may differ from other hosts by ~1e-6 (pip install "
+                      "threadpoolctl==3.8.0)",
                       stacklevel=2)
         return contextlib.nullcontext()
     return threadpool_limits(limits=1)
 
 
+def code_digest(obj) -> str:
+    """SHA-256 of what a module or function *does*: its syntax tree without docstrings, so
+    comments, docstrings and line wrapping do not make a new dataset, any change of code does."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
+
+
 def dataset_hash(cfg: DataConfig) -> str:
     """12-hex digest of the simulator code, parameters, static maps and the relevant config."""
     h = hashlib.sha256()
-    for code in (spectral, weather, vegetation, regrid, static_maps, _simulate_block, simulate_years,
-                 one_blas_thread):
-        h.update(inspect.getsource(code).encode())
+    for code in (spectral, weather, vegetation, _simulate_block, simulate_years, one_blas_thread):
+        h.update(code_digest(code).encode())
+    # the static maps enter by value on this grid: regridding code that gives the same maps
+    # (e.g. a new check on real inputs) does not make a new dataset
+    static = static_maps(cfg.nlat, cfg.nlon)
+    for name in sorted(static.data_vars):
+        h.update(name.encode() + np.ascontiguousarray(static[name].values).tobytes())
     h.update(json.dumps({"weather": weather.WEATHER_PARAMS, "land": vegetation.LAND_PARAMS,
                          "root": vegetation.ROOT_CAPACITY.tolist()}, sort_keys=True).encode())
     h.update(sha256_file(STATIC_PATH).encode())
@@ -223,18 +243,21 @@ def load_dataset(cfg: DataConfig, build: bool = True, verbose: bool = False) -> 
         if path.exists():
             return _open_cached(path, cfg)
     if not build:
-        raise FileNotFoundError(f"no cached dataset for {cfg}; run `python -m ecodistill data build`")
+        raise FileNotFoundError(f"no cached dataset for {cfg}; run `python -m ecodistill data "
+                                "build`")
     return _open_cached(build_dataset(cfg, verbose=verbose), cfg)
 
 
 def _open_cached(path: Path, cfg: DataConfig) -> xr.Dataset:
     """A cached simulation, refused unless its fingerprint matches and names ``cfg``'s hash."""
-    fix = "rebuild it with `python -m ecodistill data build --profile <profile> --force` (or delete it)"
+    fix = ("rebuild it with `python -m ecodistill data build --profile <profile> --force` "
+           "(or delete it)")
     if not sidecar_path(path).is_file():
-        raise ValueError(f"cached dataset {path} has no fingerprint {sidecar_path(path).name} (built before "
-                         f"fingerprints, or its build was interrupted), so its content cannot be trusted; {fix}")
+        raise ValueError(f"cached dataset {path} has no fingerprint {sidecar_path(path).name} "
+                         "(built before fingerprints, or its build was interrupted), so its "
+                         f"content cannot be trusted; {fix}")
     ds = open_dataset(path)
     if ds.attrs.get("dataset_hash") != dataset_hash(cfg):
-        raise ValueError(f"cached dataset {path} is recorded as {ds.attrs.get('dataset_hash')!r}, not "
-                         f"{dataset_hash(cfg)!r} of this config; {fix}")
+        raise ValueError(f"cached dataset {path} is recorded as {ds.attrs.get('dataset_hash')!r}, "
+                         f"not {dataset_hash(cfg)!r} of this config; {fix}")
     return ds
