@@ -76,7 +76,8 @@ def read_npy(path: str | Path, what: str = "array file", fix: str = "write it ag
     try:
         return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
-        raise ValueError(f"{what} {path} is damaged or truncated ({_first_line(err)}); {fix}") from None
+        raise ValueError(f"{what} {path} is damaged or truncated ({_first_line(err)}); "
+                         f"{fix}") from None
 
 
 def read_npz(path: str | Path, what: str = "array archive", fix: str = "write it again") -> dict:
@@ -91,7 +92,8 @@ def read_npz(path: str | Path, what: str = "array archive", fix: str = "write it
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        raise ValueError(f"{what} {path} is damaged or truncated ({_first_line(err)}); {fix}") from None
+        raise ValueError(f"{what} {path} is damaged or truncated ({_first_line(err)}); "
+                         f"{fix}") from None
 
 
 def _first_line(err: BaseException) -> str:
@@ -202,12 +204,14 @@ def _torch_problem(path: Path, err: Exception) -> str:
     text = str(err)
     glob = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
     if glob:
-        return (f"holds the Python object {glob.group(1)}, which weights_only=True refuses (a checkpoint "
-                "must hold only tensors and plain containers: re-save its state dicts alone)")
+        return (f"holds the Python object {glob.group(1)}, which weights_only=True refuses (a "
+                "checkpoint must hold only tensors and plain containers: re-save its state dicts "
+                "alone)")
     with open(path, "rb") as fh:
         head = fh.read(4)
-    if head != b"PK\x03\x04" and not head.startswith(b"\x80"):  # zip (torch >= 1.6) or legacy pickle
-        return "is not a PyTorch file (neither a zip archive nor a pickle: random or overwritten bytes?)"
+    if head != b"PK\x03\x04" and not head.startswith(b"\x80"):  # zip (torch >= 1.6), old pickle
+        return ("is not a PyTorch file (neither a zip archive nor a pickle: random or overwritten "
+                "bytes?)")
     if isinstance(err, (RuntimeError, EOFError, OSError)) or "zip" in text.lower():
         return f"is damaged or truncated ({_first_line(err)})"
     return f"cannot be read ({_first_line(err)})"

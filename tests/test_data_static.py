@@ -77,3 +77,17 @@ def test_build_static_names_the_missing_source(tmp_path):
 def test_static_npz_is_deterministic():
     arrays = {"a": np.arange(3), "b": np.ones((2, 2), np.float32)}
     assert static._zip_npz(arrays) == static._zip_npz(dict(reversed(list(arrays.items()))))
+
+
+def test_damaged_static_file_and_seam_grid_give_one_line_errors(tmp_path):
+    from ecodistill.data.regrid import Regridder
+    from ecodistill.data.static import STATIC_PATH, static_arrays
+
+    bad = tmp_path / "static_maps.npz"
+    bad.write_bytes(STATIC_PATH.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="static maps .*static_maps.npz is damaged.*build-static") as err:
+        static_arrays(str(bad))
+    assert "\n" not in str(err.value)
+    lat, lon = np.linspace(-85, 85, 18), np.arange(-180, 180.1, 10.0)  # -180 and 180: the seam twice
+    with pytest.raises(ValueError, match="seam column twice; drop the last column"):
+        Regridder(lat, lon, lat, lon[:-1])

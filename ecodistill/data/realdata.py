@@ -91,8 +91,8 @@ def make_dataset(weather: xr.Dataset, ndvi: xr.DataArray, nlat: int, nlon: int,
     """
     missing = [v for v in weather_vars if v not in weather]
     if missing:
-        raise ValueError(f"weather lacks {missing}: add them from ERA5 single levels (read_era5), or "
-                         "use fewer inputs with prepare(..., weather_vars=[...])")
+        raise ValueError(f"weather lacks {missing}: add them from ERA5 single levels (read_era5), "
+                         "or use fewer inputs with prepare(..., weather_vars=[...])")
     lat, lon = grid_centres(nlat, nlon)
     w = require_daily(weather[list(weather_vars)], "weather")
     ndvi = ndvi.assign_coords(time=to_standard_index(ndvi.indexes["time"], "ndvi"))

@@ -72,7 +72,11 @@ class Regridder:
         src_lon = np.asarray(src_lon, dtype=np.float64)
         self.wlat = overlap_matrix(edges_from_centres(src_lat, -90, 90),
                                    edges_from_centres(dst_lat, -90, 90), sine=True)
-        span = src_lon[-1] - src_lon[0] + (src_lon[1] - src_lon[0])
+        step = src_lon[1] - src_lon[0]
+        span = src_lon[-1] - src_lon[0] + step
+        if abs(span - 360.0 - step) < 1e-3:
+            raise ValueError(f"source longitudes {src_lon[0]:g}..{src_lon[-1]:g} hold the seam column twice; "
+                             "drop the last column (ecodistill.data.readers.standardise does)")
         if abs(span - 360.0) > 1e-3:
             raise ValueError(f"source longitudes cover {span:.3f}°, not the whole globe; "
                              "regridding needs a global grid")

@@ -22,12 +22,12 @@ Explained in book/generated/02_data.ipynb ("The simulated Earth").
 """
 from __future__ import annotations
 
-import contextlib
 import ast
+import contextlib
 import hashlib
 import inspect
-import textwrap
 import json
+import textwrap
 import time as _time
 import warnings
 from collections.abc import Iterator

@@ -45,8 +45,8 @@ def source_from_env() -> str:
     """
     source = os.environ.get(ENV, "").strip() or SIMULATED
     if source != SIMULATED and not Path(source).exists():
-        raise FileNotFoundError(f"{ENV}={source}: no such dataset; {MAKE_HELP}, or unset {ENV} for the "
-                                "simulated Earth")
+        raise FileNotFoundError(f"{ENV}={source}: no such dataset; {MAKE_HELP}, or unset {ENV} for "
+                                "the simulated Earth")
     return source
 
 
@@ -66,7 +66,8 @@ def open_real(cfg: DataConfig) -> xr.Dataset:
     """
     path = Path(cfg.source)
     if not path.exists():
-        raise FileNotFoundError(f"dataset {path} not found (DataConfig.source / {ENV}); {MAKE_HELP}")
+        raise FileNotFoundError(f"dataset {path} not found (DataConfig.source / {ENV}); "
+                                f"{MAKE_HELP}")
     ds = open_dataset(path)
     try:
         validate(ds)
@@ -74,8 +75,9 @@ def open_real(cfg: DataConfig) -> xr.Dataset:
         raise ValueError(f"{path}: {err}") from None
     grid = (ds.sizes["lat"], ds.sizes["lon"])
     if grid != (cfg.nlat, cfg.nlon):
-        raise ValueError(f"{path} is on a {grid[0]}x{grid[1]} grid but the profile needs {cfg.nlat}x{cfg.nlon}; "
-                         f"make it with make_dataset(..., nlat={cfg.nlat}, nlon={cfg.nlon})")
+        raise ValueError(f"{path} is on a {grid[0]}x{grid[1]} grid but the profile needs "
+                         f"{cfg.nlat}x{cfg.nlon}; make it with make_dataset(..., nlat={cfg.nlat}, "
+                         f"nlon={cfg.nlon})")
     from .checks import check_time_axis
 
     check_time_axis(ds.indexes["time"], str(path))
@@ -84,9 +86,9 @@ def open_real(cfg: DataConfig) -> xr.Dataset:
         ds.attrs["dataset_hash"] = fingerprint.digest(fingerprint.fingerprint(ds))
         if declared and declared != ds.attrs["dataset_hash"]:
             ds.attrs["declared_dataset_hash"] = declared
-        warnings.warn(f"{path} has no fingerprint sidecar: its identity is a digest of sampled content "
-                      f"({ds.attrs['dataset_hash']}); store one with `python -m ecodistill data verify "
-                      f"--path {path} --write`", stacklevel=2)
+        warnings.warn(f"{path} has no fingerprint sidecar: its identity is a digest of sampled "
+                      f"content ({ds.attrs['dataset_hash']}); store one with `python -m ecodistill "
+                      f"data verify --path {path} --write`", stacklevel=2)
     return ds
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..integrity import read_npz
 from ..utils import PACKAGE_DIR, atomic_write_bytes, atomic_write_json, sha256_file
 from .regrid import Regridder, block_mean, grid_centres
 
@@ -210,12 +211,9 @@ def _provenance(src: dict[str, Path], out: Path) -> dict:
 @functools.lru_cache(maxsize=2)
 def static_arrays(path: str | Path = STATIC_PATH) -> dict[str, np.ndarray]:
     """The arrays of the 1° static file (cached; read-only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"static maps {path} missing; rebuild them with "
-                                "`python -m ecodistill data build-static` (see its --help)")
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return read_npz(path, "static maps", "restore the committed file (git checkout -- "
+                    "ecodistill/assets/static_maps.npz) or rebuild it with `python -m ecodistill data "
+                    "build-static` (see its --help)")
 
 
 def static_maps(nlat: int, nlon: int, path: str | Path = STATIC_PATH) -> xr.Dataset:

@@ -114,7 +114,7 @@ class DatasetWriter:
                                                     shape=self.shape) for n in variables}
 
     def write(self, t0: int, block: dict[str, np.ndarray]) -> None:
-        """Write ``block[name]`` (``(n, lat, lon)``) at days ``t0 .. t0 + n - 1`` (in time order)."""
+        """Write ``block[name]`` (``(n, lat, lon)``) at days ``t0 .. t0 + n - 1`` (in order)."""
         self.hasher.update(t0, {name: np.asarray(block[name], np.float32) for name in self.names})
         for name in self.names:
             a = block[name]
@@ -133,7 +133,8 @@ class DatasetWriter:
         if self.fmt == "netcdf":
             self.file.attrs["dataset_hash"] = digest
             self.file.close()
-            fingerprint.sidecar_path(self.path).unlink(missing_ok=True)  # never pair a new file with an old one
+            # never pair a new file with an old fingerprint
+            fingerprint.sidecar_path(self.path).unlink(missing_ok=True)
             os.replace(self.tmp, self.path)
         else:
             for a in self.arrays.values():
@@ -175,19 +176,22 @@ def open_dataset(path: str | Path, verify: bool = True) -> xr.Dataset:
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"dataset {path} not found; build it with `python -m ecodistill data build`")
+        raise FileNotFoundError(f"dataset {path} not found; build it with `python -m ecodistill "
+                                "data build`")
     if path.is_dir():
         ds = _open_npy(path)
     else:
         try:
             ds = xr.open_dataset(path, engine="h5netcdf" if netcdf_available() else None)
         except ValueError as err:
-            raise ValueError(f"cannot open {path}: {str(err).splitlines()[0][:200]}. Install h5netcdf (pip "
-                             "install 'h5netcdf[h5py]') or rebuild the data as .npy with --format npy") from None
+            raise ValueError(f"cannot open {path}: {str(err).splitlines()[0][:200]}. Install "
+                             "h5netcdf (pip install 'h5netcdf[h5py]') or rebuild the data as .npy "
+                             "with --format npy") from None
         except OSError as err:  # truncated, zero bytes, or not HDF5/NetCDF at all
             raise ValueError(f"cannot open dataset {path}: damaged or not a NetCDF file "
-                             f"({str(err).splitlines()[0][:120]}); {fingerprint.fix_for('real')} or rebuild "
-                             "it with `python -m ecodistill data build --force`") from None
+                             f"({str(err).splitlines()[0][:120]}); {fingerprint.fix_for('real')} "
+                             "or rebuild it with `python -m ecodistill data build "
+                             "--force`") from None
     for name in BOOL_VARS:
         if name in ds:
             ds[name] = ds[name].astype(bool)
@@ -205,16 +209,16 @@ def open_dataset(path: str | Path, verify: bool = True) -> xr.Dataset:
 
 
 def _open_npy(path: Path) -> xr.Dataset:
-    fix = ("rebuild it (`python -m ecodistill data build --force`, or write_dataset for real data); "
-           "a folder of .npy files is whole only when written by ecodistill")
+    fix = ("rebuild it (`python -m ecodistill data build --force`, or write_dataset for real "
+           "data); a folder of .npy files is whole only when written by ecodistill")
     meta = read_json(path / "meta.json", "dataset metadata", fix)
     time = pd.to_datetime(EPOCH + np.asarray(meta["days"], dtype="timedelta64[D]"))
     data = {}
     for n, at in meta["variables"].items():
         arr = read_npy(path / f"{n}.npy", f"dataset variable {n}", fix, mmap_mode="r")
         if arr.shape != (time.size, len(meta["lat"]), len(meta["lon"])):
-            raise ValueError(f"dataset variable {path / (n + '.npy')} has shape {arr.shape}, expected "
-                             f"{(time.size, len(meta['lat']), len(meta['lon']))}; {fix}")
+            raise ValueError(f"dataset variable {path / (n + '.npy')} has shape {arr.shape}, "
+                             f"expected {(time.size, len(meta['lat']), len(meta['lon']))}; {fix}")
         data[n] = (("time", "lat", "lon"), arr, at)
     z = read_npz(path / "static.npz", "dataset static maps", fix)
     for n, at in meta["static"].items():

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-HOUR = 3600.0
+EPOCH = np.datetime64("1970-01-01", "D")
 KEEP = ("standard", "gregorian", "proleptic_gregorian")
 NOLEAP = ("noleap", "365_day")
 ALLLEAP = ("all_leap", "366_day")
@@ -50,20 +50,23 @@ def _hours(index, where: str) -> tuple[np.ndarray, str]:
         import cftime
 
         cal = index.calendar
-        return np.asarray(cftime.date2num(list(index), "hours since 1970-01-01", calendar=cal), float), cal
-    raise ValueError(f"{where}: the time coordinate is not a date (dtype {getattr(index, 'dtype', '?')}); "
-                     "give it CF units such as 'hours since 1970-01-01' and a calendar attribute")
+        hours = cftime.date2num(list(index), "hours since 1970-01-01", calendar=cal)
+        return np.asarray(hours, float), cal
+    raise ValueError(f"{where}: the time coordinate is not a date (dtype "
+                     f"{getattr(index, 'dtype', '?')}); give it CF units such as 'hours since "
+                     "1970-01-01' and a calendar attribute")
 
 
 def _standard_dates(day_numbers: np.ndarray, calendar: str, where: str) -> pd.DatetimeIndex:
     """Standard-calendar dates of day numbers (days since 1970-01-01) of ``calendar``."""
     if calendar in KEEP:
-        return pd.DatetimeIndex(np.datetime64("1970-01-01", "D") + day_numbers.astype("timedelta64[D]"))
+        return pd.DatetimeIndex(EPOCH + day_numbers.astype("timedelta64[D]"))
     import cftime
 
     if calendar == "julian":  # the same instant: Julian Day numbers are absolute
         dates = cftime.num2date(day_numbers * 24.0, "hours since 1970-01-01", calendar="julian")
-        greg = [cftime.datetime.fromordinal(d.toordinal(), calendar="proleptic_gregorian") for d in dates]
+        greg = [cftime.datetime.fromordinal(d.toordinal(), calendar="proleptic_gregorian")
+                for d in dates]
         return pd.DatetimeIndex([pd.Timestamp(g.year, g.month, g.day) for g in greg])
     if calendar in NOLEAP + ALLLEAP:
         dates = cftime.num2date(day_numbers * 24.0, "hours since 1970-01-01", calendar=calendar)
@@ -74,9 +77,10 @@ def _standard_dates(day_numbers: np.ndarray, calendar: str, where: str) -> pd.Da
             except ValueError:  # Feb 29 of a non-leap year (all_leap): no such day
                 out.append(pd.NaT)
         return pd.DatetimeIndex(out)
-    raise ValueError(f"{where}: calendar {calendar!r} has no one-to-one mapping to real days; convert "
-                     "the file to the standard calendar first (xarray: ds.convert_calendar('standard', "
-                     "align_on='year', missing=np.nan), then fill the gaps)")
+    raise ValueError(f"{where}: calendar {calendar!r} has no one-to-one mapping to real days; "
+                     "convert the file to the standard calendar first (xarray: "
+                     "ds.convert_calendar('standard', align_on='year', missing=np.nan), then fill "
+                     "the gaps)")
 
 
 def to_standard_index(index, where: str) -> pd.DatetimeIndex:
@@ -104,16 +108,17 @@ def infer_step(hours: np.ndarray, where: str) -> float:
     step = float(np.round(diffs.min(), 6))
     if step > 24.0 + 1e-6:
         kind = "monthly" if step >= 24 * 27 else f"{step / 24:g}-daily"
-        raise ValueError(f"{where}: time step is {step / 24:g} days ({kind}); daily or sub-daily data is "
-                         "needed (the history windows count days): download hourly data or daily "
-                         "statistics, not monthly means")
+        raise ValueError(f"{where}: time step is {step / 24:g} days ({kind}); daily or sub-daily "
+                         "data is needed (the history windows count days): download hourly data or "
+                         "daily statistics, not monthly means")
     if abs(24.0 / step - round(24.0 / step)) > 1e-6:
-        raise ValueError(f"{where}: time step of {step:g} h does not divide the day; resample it to "
-                         "1, 3 or 6 hours first")
+        raise ValueError(f"{where}: time step of {step:g} h does not divide the day; resample it "
+                         "to 1, 3 or 6 hours first")
     bad = np.flatnonzero(np.abs(diffs - step) > 1e-6)
     if bad.size and step < 24:
         raise ValueError(f"{where}: irregular time steps ({bad.size} gaps, the first after step "
-                         f"{int(bad[0])}); every {step:g} h step must be present: fill or drop the gap")
+                         f"{int(bad[0])}); every {step:g} h step must be present: fill or drop the "
+                         "gap")
     return step
 
 
@@ -131,7 +136,8 @@ def _aggregate(ds: xr.Dataset, hours: np.ndarray, step: float, shift: float, how
     if len(edge) < inner.size:
         bad = [int(uniq[i]) for i in inner if i not in edge][:3]
         raise ValueError(f"{where}: incomplete day(s) inside the record (day numbers {bad} since "
-                         f"1970-01-01 have not {per_day} steps); add the missing steps or cut the record")
+                         f"1970-01-01 have not {per_day} steps); add the missing steps or cut the "
+                         "record")
     keep = uniq[full]
     i0 = int(first[np.flatnonzero(full)[0]])
     sub = ds.isel(time=slice(i0, i0 + keep.size * per_day))
@@ -165,9 +171,10 @@ def to_daily(ds: xr.Dataset, amounts=(), where: str = "dataset") -> xr.Dataset:
         days = np.floor(hours / 24.0 + 1e-9).astype(np.int64)
         return _to_standard(ds, days, cal, where)
     if amounts and step != 1.0:
-        raise ValueError(f"{where}: {amounts} are accumulated amounts at {24 / step:g} steps per day; ERA5 "
-                         "amounts cover the hour before each step, so all 24 hours are needed for a daily "
-                         "total (or use daily statistics, or a mean rate such as W m-2)")
+        raise ValueError(f"{where}: {amounts} are accumulated amounts at {24 / step:g} steps per "
+                         "day; ERA5 amounts cover the hour before each step, so all 24 hours are "
+                         "needed for a daily total (or use daily statistics, or a mean rate such "
+                         "as W m-2)")
     parts, dropped = [], set()
     for names, shift, how in ((states, 0.0, "mean"), (amounts, step, "sum")):
         if names:
@@ -181,8 +188,8 @@ def to_daily(ds: xr.Dataset, amounts=(), where: str = "dataset") -> xr.Dataset:
                       compat="override", combine_attrs="override")
     lost = sorted(dropped | {int(x) for _, d in parts for x in d if x not in common})
     if lost:
-        warnings.warn(f"{where}: dropped {len(lost)} incomplete day(s) at the record's edges (day numbers "
-                      f"{lost[:4]} since 1970-01-01)", stacklevel=2)
+        warnings.warn(f"{where}: dropped {len(lost)} incomplete day(s) at the record's edges (day "
+                      f"numbers {lost[:4]} since 1970-01-01)", stacklevel=2)
     return _to_standard(merged.assign_coords(time=np.arange(common.size)), common, cal, where)
 
 
@@ -203,8 +210,9 @@ def _to_standard(ds: xr.Dataset, days: np.ndarray, cal: str, where: str) -> xr.D
         for name in out.data_vars:
             out[name].attrs = dict(ds[name].attrs)
         return out.assign_attrs(ds.attrs, feb29="inserted: mean of Feb 28 and Mar 1")
-    raise ValueError(f"{where}: {missing.size} missing day(s) in daily data (first {missing[0].date()}); the "
-                     "history windows need every day: fill them or cut the record")
+    raise ValueError(f"{where}: {missing.size} missing day(s) in daily data (first "
+                     f"{missing[0].date()}); the history windows need every day: fill them or cut "
+                     "the record")
 
 
 def require_daily(ds: xr.Dataset, where: str) -> xr.Dataset:

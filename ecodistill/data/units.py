@@ -58,8 +58,8 @@ def registry():
     try:
         from cf_xarray.units import units
     except ImportError as err:
-        raise ImportError("reading real files needs cf-xarray and pint: pip install cf-xarray==0.11.3 "
-                          "pint==0.25.3 (pinned in requirements.txt)") from err
+        raise ImportError("reading real files needs cf-xarray and pint: pip install "
+                          "cf-xarray==0.11.3 pint==0.25.3 (pinned in requirements.txt)") from err
     finally:
         log.setLevel(level)
     return units
@@ -70,8 +70,9 @@ def _parse(text: str, name: str):
     try:
         return ureg.Unit(str(text).strip())
     except Exception:  # noqa: BLE001 -- pint raises several types; one message for all
-        raise ValueError(f"{name} has units {text!r}, which the CF units registry cannot read; fix the "
-                         f"units attribute (CF/UDUNITS spelling, e.g. {VAR_ATTRS[name]['units']!r})") from None
+        raise ValueError(f"{name} has units {text!r}, which the CF units registry cannot read; fix "
+                         "the units attribute (CF/UDUNITS spelling, e.g. "
+                         f"{VAR_ATTRS[name]['units']!r})") from None
 
 
 def _physics(name: str) -> list[tuple[object, bool]]:
@@ -105,11 +106,12 @@ def conversion(units: str, name: str) -> tuple[float, float, bool]:
         if q.dimensionality == want.dimensionality:
             return float(q.to(want).magnitude), 0.0, rate
     raise ValueError(f"{name} has units {units!r} ({src.dimensionality}), which cannot become "
-                     f"{VAR_ATTRS[name]['units']!r}; fix the units attribute or convert the variable first")
+                     f"{VAR_ATTRS[name]['units']!r}; fix the units attribute or convert the "
+                     "variable first")
 
 
 def is_rate(da: xr.DataArray, name: str) -> bool:
-    """True when ``da`` (``tp``/``ssrd``) holds a rate or flux (averaged to daily), not an amount."""
+    """True when ``da`` (``tp``/``ssrd``) holds a rate or flux (averaged), not an amount."""
     units = da.attrs.get("units")
     return name in ACCUMULATED and units is not None and conversion(units, name)[2]
 
@@ -132,9 +134,10 @@ def assumed_units(da: xr.DataArray, name: str, where: str = "") -> str:
             + conversion(u, name)[1] <= TYPICAL[name][1]]
     if not lo <= med <= hi or fits:
         could = ([want] if lo <= med <= hi else []) + fits
-        guess = f"it could be in {could}" if could else f"typical of none of {[want, *ALTERNATIVES[name]]}"
-        raise ValueError(f"{where}{name} has no units attribute and a median of {med:.4g}: {guess}; set "
-                         f"da.attrs['units'] to the unit it is in (e.g. {want!r})")
+        known = [want, *ALTERNATIVES[name]]
+        guess = f"it could be in {could}" if could else f"typical of none of {known}"
+        raise ValueError(f"{where}{name} has no units attribute and a median of {med:.4g}: "
+                         f"{guess}; set da.attrs['units'] to the unit it is in (e.g. {want!r})")
     return want
 
 
@@ -160,6 +163,6 @@ def convert_units(da: xr.DataArray, name: str, where: str = "") -> xr.DataArray:
     out = out.assign_attrs({**da.attrs, "units": want})
     med, (lo, hi) = _median(out), PLAUSIBLE[name]
     if not lo <= med <= hi:
-        raise ValueError(f"{where}{name} in {units!r} has a median of {med:.4g} {want} after conversion, "
-                         f"outside {lo}..{hi}: the units attribute looks wrong; fix it")
+        raise ValueError(f"{where}{name} in {units!r} has a median of {med:.4g} {want} after "
+                         f"conversion, outside {lo}..{hi}: the units attribute looks wrong; fix it")
     return out

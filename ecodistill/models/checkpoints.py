@@ -56,16 +56,19 @@ def _load(path: str | Path, map_location: str | torch.device = "cpu", sha256: st
           fix: str = FIX, unverified: str = "allow") -> dict:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found: check the path (checkpoints are never "
-                                "downloaded at run time; put the file there first)")
-    obj = load_verified(path, map_location, what="checkpoint", fix=fix, sha256=sha256, unverified=unverified)
+        raise FileNotFoundError(f"checkpoint {path} not found: check the path (checkpoints are "
+                                "never downloaded at run time; put the file there first)")
+    obj = load_verified(path, map_location, what="checkpoint", fix=fix, sha256=sha256,
+                        unverified=unverified)
     if not isinstance(obj, dict):
         # a bad file, not a bad argument type: ValueError like every other content problem
-        raise ValueError(f"checkpoint {path} holds a {type(obj).__name__}, not a dict with 'model_state'")  # noqa: TRY004
+        raise ValueError(  # noqa: TRY004
+            f"checkpoint {path} holds a {type(obj).__name__}, not a dict with 'model_state'")
     return obj
 
 
-def check_weights(state: dict[str, torch.Tensor], path: str | Path, magnitudes: bool = True) -> None:
+def check_weights(state: dict[str, torch.Tensor], path: str | Path,
+                  magnitudes: bool = True) -> None:
     """Refuse non-finite weights and (with ``magnitudes``) implausible ones, naming the tensor.
 
     Raises:
@@ -80,8 +83,8 @@ def check_weights(state: dict[str, torch.Tensor], path: str | Path, magnitudes: 
             continue
         finite = torch.isfinite(v)
         if not bool(finite.all()):
-            raise ValueError(f"checkpoint {path}: tensor {key} holds {int((~finite).sum())} NaN/Inf value(s) "
-                             f"(damaged, or saved from a diverged run); {FIX}")
+            raise ValueError(f"checkpoint {path}: tensor {key} holds {int((~finite).sum())} "
+                             f"NaN/Inf value(s) (damaged, or saved from a diverged run); {FIX}")
         if not magnitudes:
             continue
         a = v.abs().float()
@@ -90,8 +93,9 @@ def check_weights(state: dict[str, torch.Tensor], path: str | Path, magnitudes: 
         p99 = float(torch.quantile(sub, 0.99)) if sub.numel() > 1 else top
         limit = min(MAX_ABS, OUTLIER * max(p99, 0.01))
         if top > limit:
-            raise ValueError(f"checkpoint {path}: tensor {key} holds |w| = {top:.4g}, implausible for trained "
-                             f"weights (99% of |w| are <= {p99:.3g}; limit {limit:.3g}): the file is damaged; {FIX}")
+            raise ValueError(f"checkpoint {path}: tensor {key} holds |w| = {top:.4g}, implausible "
+                             f"for trained weights (99% of |w| are <= {p99:.3g}; limit "
+                             f"{limit:.3g}): the file is damaged; {FIX}")
 
 
 def read_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, torch.Tensor]:
@@ -119,13 +123,15 @@ def infer_afno_arch(state: dict[str, torch.Tensor]) -> dict[str, Any]:
     """
     missing = [k for k in _REQUIRED if k not in state]
     if missing:
-        raise ValueError(f"not an AFNO (FourCastNet) state dict: missing {missing}; it has keys like "
-                         f"{sorted(state)[:8]}. Use load_checkpoint for ecodistill checkpoints of other models.")
+        raise ValueError(f"not an AFNO (FourCastNet) state dict: missing {missing}; it has keys "
+                         f"like {sorted(state)[:8]}. Use load_checkpoint for ecodistill "
+                         "checkpoints of other models.")
     d, c_in, p, p2 = state["patch_embed.proj.weight"].shape
     _, k, s, hid = state["blocks.0.filter.w1"].shape
     if p != p2 or hid != s or k * s != d:
-        raise ValueError(f"unsupported AFNO layout: patch {p}x{p2}, filter w1 {tuple(state['blocks.0.filter.w1'].shape)}"
-                         f" for embed_dim {d} (need square patches and hidden_size_factor 1)")
+        raise ValueError(f"unsupported AFNO layout: patch {p}x{p2}, filter w1 "
+                         f"{tuple(state['blocks.0.filter.w1'].shape)} for embed_dim {d} (need "
+                         "square patches and hidden_size_factor 1)")
     depth = 1 + max(int(m.group(1)) for key in state if (m := re.match(r"blocks\.(\d+)\.", key)))
     head_out = state["head.weight"].shape[0]
     if head_out % (p * p):
@@ -157,13 +163,15 @@ def _source_grid(n_tokens: int, src_img_size, patch: int) -> tuple[int, int]:
     if src_img_size is not None:
         grid = (src_img_size[0] // patch, src_img_size[1] // patch)
         if grid[0] * grid[1] != n_tokens:
-            raise ValueError(f"src_img_size={tuple(src_img_size)} with patch {patch} gives {grid[0]}x{grid[1]} "
-                             f"tokens but pos_embed holds {n_tokens}: pass the grid the checkpoint was trained on")
+            raise ValueError(f"src_img_size={tuple(src_img_size)} with patch {patch} gives "
+                             f"{grid[0]}x{grid[1]} tokens but pos_embed holds {n_tokens}: pass the "
+                             "grid the checkpoint was trained on")
         return grid
     h = round((n_tokens / 2) ** 0.5)  # global lat-lon grids are 1:2 (FourCastNet: 90x180 tokens)
     if 2 * h * h == n_tokens:
         return h, 2 * h
-    raise ValueError(f"cannot infer the source grid from {n_tokens} tokens (not h x 2h): pass src_img_size=(H, W)")
+    raise ValueError(f"cannot infer the source grid from {n_tokens} tokens (not h x 2h): pass "
+                     "src_img_size=(H, W)")
 
 
 def load_fourcastnet_backbone(path: str | Path, img_size: tuple[int, int], in_chans: int, out_chans: int,
@@ -204,7 +212,8 @@ def load_fourcastnet_backbone(path: str | Path, img_size: tuple[int, int], in_ch
     diff = _state_diff(_shapes(src.state_dict()), _shapes(state))
     if diff:
         raise ValueError(f"{path} is not a FourCastNet AFNONet checkpoint of the inferred shape "
-                         f"(dim {arch['embed_dim']}, depth {arch['depth']}, patch {arch['patch_size']}): {diff}")
+                         f"(dim {arch['embed_dim']}, depth {arch['depth']}, patch "
+                         f"{arch['patch_size']}): {diff}")
     src.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
     return adapt_to_new_task(src, in_chans, out_chans, freeze_blocks=freeze_blocks,
                              tanh_head=tanh_head, img_size=tuple(img_size))
@@ -235,8 +244,9 @@ def _check_plain(obj: Any, where: str) -> None:
         for i, v in enumerate(obj):
             _check_plain(v, f"{where}[{i}]")
         return
-    raise TypeError(f"{where} is a {type(obj).__name__}: checkpoints hold only str/int/float/bool/None, "
-                    "lists, dicts and tensors (convert configs with ecodistill.config.to_dict)")
+    raise TypeError(f"{where} is a {type(obj).__name__}: checkpoints hold only "
+                    "str/int/float/bool/None, lists, dicts and tensors (convert configs with "
+                    "ecodistill.config.to_dict)")
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, config: dict, extra: dict | None = None) -> Path:
@@ -253,7 +263,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, config: dict, extra: dic
     if name not in MODEL_CLASSES or not hasattr(base, "arch"):
         raise TypeError(f"save_checkpoint supports {sorted(MODEL_CLASSES)}, got {name}")
     if not isinstance(config, dict):
-        raise TypeError(f"config must be a dict (use ecodistill.config.to_dict), got {type(config).__name__}")
+        raise TypeError("config must be a dict (use ecodistill.config.to_dict), got "
+                        f"{type(config).__name__}")
     meta = {"model_class": name, "arch": dict(base.arch), "run": config}
     _check_plain(meta, "config")
     _check_plain(extra or {}, "extra")
@@ -281,14 +292,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ValueError(f"{path} is not an ecodistill checkpoint (no config/arch inside).{hint}")
     cls = MODEL_CLASSES.get(cfg["model_class"])
     if cls is None:
-        raise ValueError(f"{path}: unknown model class {cfg['model_class']!r}; known: {sorted(MODEL_CLASSES)}")
+        raise ValueError(f"{path}: unknown model class {cfg['model_class']!r}; known: "
+                         f"{sorted(MODEL_CLASSES)}")
     arch = dict(cfg["arch"])
     if "img_size" in arch:
         arch["img_size"] = tuple(arch["img_size"])
     model = cls(**arch)
     diff = _state_diff(_shapes(model.state_dict()), _shapes(obj["model_state"]))
     if diff:
-        raise ValueError(f"{path}: weights do not match the stored {cfg['model_class']} architecture: {diff}")
+        raise ValueError(f"{path}: weights do not match the stored {cfg['model_class']} "
+                         f"architecture: {diff}")
     check_weights(obj["model_state"], path, magnitudes=False)
     model.load_state_dict(obj["model_state"])
     meta = {"model_class": cfg["model_class"], "arch": cfg["arch"], "run": cfg.get("run", {}),
