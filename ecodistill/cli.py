@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "ecodistill.protocol",
     "ecodistill.fluxnet",
     "ecodistill.bench",
+    "ecodistill.bench_train",
     "ecodistill.compressed_skill",
 )
 

@@ -1,41 +1,85 @@
-"""The budgeted GPU run: everything that needs the live ~105M-parameter teacher, in one command.
+"""The budgeted GPU run: everything the full profile needs a GPU for, in one command.
 
-``python -m ecodistill gpu-run --budget-s 540`` on a bare GPU machine (PyTorch only; NumPy
-files stand in for NetCDF when netCDF4/h5netcdf are missing):
+``python -m ecodistill gpu-run --budget-s 540 --out DIR`` on a bare GPU machine (PyTorch,
+NumPy, pandas, xarray; nothing written to disk but results):
 
-1. rebuilds the full-profile dataset from its seed (static maps from the committed file);
-2. pre-trains the teacher on next-day weather and adapts it to NDVI (time-budgeted, resumable:
-   a second call with the same cache continues where the first stopped);
-3. evaluates it and writes its rows, curves and compact predictions on every split;
-4. with the time left, runs the distillation modes that need the live teacher (hint,
-   attention and relational feature losses, online distillation) for the headline student;
-5. copies ``results/<profile>/`` (runs, teacher predictions, curves) to ``--out`` and writes
-   ``gpu_run.json`` with the hardware, versions and what was done or skipped.
+1. **data** -- simulates the full-profile Earth from its seed in memory, prepares it and
+   moves it onto the GPU (:mod:`ecodistill.data.resident`: inputs in bfloat16);
+2. **teacher** -- measures the teacher's training throughput on a few steps, splits the
+   stage's seconds between pre-training and adaptation (40/60) as whole epochs, trains both,
+   then predicts every split once (kept for the rows, the students and the files);
+3. **students** -- measures each student size's throughput, chooses the epochs every
+   student run gets (the same for both arms and every trial) so that the protocol's
+   selection and at least three sizes x three seeds fit, and runs
+   :mod:`ecodistill.protocol`'s selection, final matrix and controls in priority order;
+   a run that no longer fits is skipped (never cut short: every run takes the same steps);
+4. **live** -- with the time left, the modes that need the teacher network (feature losses,
+   online distillation) and the headroom check;
+5. **pack** -- writes at most 8 files into ``DIR`` (:func:`ecodistill.archive.pack_results`):
+   the new ``results/full`` files in a checked archive and ``gpu_run.json`` (plan, stage
+   times, epochs, throughput, hardware, versions, what was skipped). ``python -m ecodistill
+   unpack DIR`` restores them on your machine.
 
-Later student runs need only the committed predictions (``results/full/teacher/``) and run
-on a CPU or GPU with ``python -m ecodistill matrix --profile full``.
-Explained in the README ("The full profile on a GPU").
+It prints its plan (stage -> seconds) first and each stage's real time as it ends, and
+always keeps time to pack. Explained in the README ("The full profile on a GPU").
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
-import shutil
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
-from .config import PROFILES, DistillConfig
-from .pipeline import open_workspace
-from .utils import atomic_write_json, library_versions, results_dir
+from .config import PROFILES, DistillConfig, StudentConfig, TrainConfig
+from .pipeline import Workspace, open_workspace
+from .utils import library_versions
 
-LIVE_MODES = (("hint", "offline"), ("attention", "offline"), ("relational", "offline"), ("mse", "online"))
+#: Share of the budget per stage (the rest of a stage's share passes to the next one).
+PLAN = (("data", 0.08), ("teacher", 0.50), ("students", 0.30), ("live", 0.07), ("pack", 0.05))
+#: Student epochs are never fewer than this (a matrix of undertrained students says nothing).
+MIN_STUDENT_EPOCHS = 2
 
 
-def _hardware(device: str) -> dict:
+@dataclass
+class Clock:
+    """The run's budget: planned seconds per stage, and what each stage really took."""
+
+    budget_s: float
+    start: float = field(default_factory=time.perf_counter)
+    actual: dict[str, float] = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def left(self) -> float:
+        """Seconds left before the pack stage's reserve."""
+        return self.budget_s * (1 - dict(PLAN)["pack"]) - self.elapsed()
+
+    def plan(self) -> dict[str, float]:
+        return {name: round(share * self.budget_s, 1) for name, share in PLAN}
+
+    def until(self, stage: str) -> float:
+        """Seconds left for ``stage``: its planned end (cumulative shares) minus now."""
+        end = 0.0
+        for name, share in PLAN:
+            end += share * self.budget_s
+            if name == stage:
+                return end - self.elapsed()
+        raise KeyError(stage)
+
+    def done(self, stage: str, since: float) -> None:
+        self.actual[stage] = round(time.perf_counter() - since, 1)
+        print(f"[gpu-run] {stage}: {self.actual[stage]} s (elapsed {self.elapsed():.0f} of {self.budget_s:.0f} s)",
+              flush=True)
+
+
+def hardware(device: str) -> dict:
+    """Device, GPU name and memory, CPU count and host of this run."""
     info = {"device": device, "host": platform.node(), "cpu_count": os.cpu_count()}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -43,7 +87,7 @@ def _hardware(device: str) -> dict:
     return info
 
 
-def cap_steps(ws, max_steps: int) -> None:
+def cap_steps(ws: Workspace, max_steps: int) -> None:
     """Limit every training stage to ``max_steps`` optimizer steps (a CPU test of the full path)."""
     cfg = ws.cfg
     ws.cfg = replace(cfg, pretrain=replace(cfg.pretrain, max_steps=max_steps, epochs=1),
@@ -51,62 +95,172 @@ def cap_steps(ws, max_steps: int) -> None:
                      student_train=replace(cfg.student_train, max_steps=max_steps, epochs=1))
 
 
-def gpu_run(budget_s: float, profile: str = "full", out: Path | None = None, device: str | None = None,
-            max_steps: int | None = None, live_seeds: tuple[int, ...] = (0,)) -> dict:
-    """Run steps 1-5 within ``budget_s`` seconds of wall-clock time; returns the summary."""
-    from .distill import train_student
+def measure_rate(ws: Workspace, model: torch.nn.Module, cfg: TrainConfig, task: str = "ndvi",
+                 steps: int = 6, warmup: int = 2) -> float:
+    """Training samples per second of ``model`` in the project's loop (``steps`` timed after
+    ``warmup`` steps; the model's weights change, so pass a throw-away copy)."""
+    from .objectives import truth_loss
+    from .train import fit
+
+    def run(n: int) -> float:
+        probe = replace(cfg, epochs=1, steps_per_epoch=n, max_steps=n, warmup_frac=0.0)
+        loader = ws.train_loader(probe, task=task, weather_only=task == "forecast")
+        if ws.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fit(model, loader, None, truth_loss("mse"), probe, device=ws.device, progress=False,
+            checkpoint_every_s=None)
+        if ws.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    first = run(warmup)
+    return steps * cfg.batch_size / max(run(warmup + steps) - first, 1e-6)
+
+
+def _epochs_for(seconds: float, rate: float, n_samples: int, cap: int) -> int:
+    return max(1, min(cap, int(seconds * rate / max(n_samples, 1))))
+
+
+def train_teacher(ws: Workspace, clock: Clock, compile_model: bool) -> dict:
+    """Stage 2: pre-training and adaptation sized from the measured throughput, predictions once."""
+    from .models import afno_from_config
     from .teacher import run_teacher_pipeline
 
-    started = time.perf_counter()
-    elapsed = lambda: time.perf_counter() - started
-    ws = open_workspace(profile, device)
-    if max_steps is not None:
-        cap_steps(ws, max_steps)
-    summary = {"profile": profile, "budget_s": budget_s, "hardware": _hardware(ws.device),
-               "versions": library_versions(), "max_steps": max_steps, "data_seconds": round(elapsed(), 1)}
-    reserve = 0.12 * budget_s  # predictions, evaluation and copying
-    teacher_budget = max(budget_s - elapsed() - reserve, 1.0) * 0.8
-    art = run_teacher_pipeline(profile, ws.device, budget_s=teacher_budget, with_scratch=False)
-    summary["teacher"] = {"run_id": art.run_id, "seconds": round(elapsed(), 1),
-                          "stop_reasons": {k: (v[-1] if v else None) for k, v in art.curves.items()}}
-    done, skipped = [], []
+    seconds = clock.until("teacher")
+    n_train = ws.prep.split_days("train").size
+    probe = afno_from_config(ws.cfg.teacher, ws.in_chans, 1, ws.img_size)
+    rate = measure_rate(ws, probe, ws.cfg.adapt)
+    del probe
+    train_s = max(0.88 * seconds, 1.0)  # the other 12%: predicting every split, rows, files
+    pre_epochs = _epochs_for(0.4 * train_s, rate, n_train, ws.cfg.pretrain.epochs)
+    adapt_epochs = _epochs_for(0.6 * train_s, rate, n_train, ws.cfg.adapt.epochs)
+    if ws.cfg.adapt.max_steps is None:  # not a capped CPU test
+        ws.cfg = replace(ws.cfg, pretrain=replace(ws.cfg.pretrain, epochs=pre_epochs),
+                         adapt=replace(ws.cfg.adapt, epochs=adapt_epochs))
+    art = run_teacher_pipeline(ws.profile, ws.device, budget_s=train_s, with_scratch=False, stages=("main",),
+                               checkpoint_every_s=None, compile_model=compile_model)
+    return {"run_id": art.run_id, "samples_per_s": round(rate, 1), "epochs_planned":
+            {"pretrain": ws.cfg.pretrain.epochs, "adapt": ws.cfg.adapt.epochs},
+            "epochs_trained": {k: len(v) for k, v in art.curves.items()},
+            "steps_trained": {k: (v[-1]["step"] if v else 0) for k, v in art.curves.items()}}
+
+
+def _student_rates(ws: Workspace, sizes: tuple[StudentConfig, ...]) -> dict[str, float]:
+    from .models import build_student
+
+    return {s.name: measure_rate(ws, build_student(s, ws.in_chans, 1, ws.img_size), ws.cfg.student_train)
+            for s in sizes}
+
+
+def plan_students(ws: Workspace, seconds: float, rates: dict[str, float], n_tune: int) -> int:
+    """Epochs of every student run: the most that fit ``seconds`` for ``n_tune`` selection
+    runs of the headline size plus both arms x the profile's seeds of every size."""
+    n_train = ws.prep.split_days("train").size
+    head = ws.cfg.headline_student
+    per_epoch = n_tune * n_train / rates[head]
+    per_epoch += sum(2 * len(ws.cfg.seeds) * n_train / r for r in rates.values())
+    return max(MIN_STUDENT_EPOCHS, min(ws.cfg.student_train.epochs, math.floor(seconds / per_epoch)))
+
+
+def run_students(ws: Workspace, clock: Clock) -> dict:
+    """Stage 3: the protocol's selection, final matrix and controls, each run only if it fits."""
+    from .protocol import run_controls, run_final, select_settings
+
+    rates = _student_rates(ws, ws.cfg.students)
+    if ws.cfg.student_train.max_steps is None:
+        epochs = plan_students(ws, clock.until("students"), rates, n_tune=24)
+        ws.cfg = replace(ws.cfg, student_train=replace(ws.cfg.student_train, epochs=epochs))
+    n_train = ws.prep.split_days("train").size
+    deadline = clock.start + sum(s for _, s in PLAN[:3]) * clock.budget_s
+    skipped: list[str] = []
+
+    def allow(scfg: StudentConfig, n_runs: int = 1) -> bool:
+        cost = n_runs * (ws.cfg.student_train.epochs * n_train / rates[scfg.name] + 2.0)  # +2 s: evaluation
+        fits = time.perf_counter() + cost < deadline
+        if not fits:
+            skipped.append(f"{scfg.name} x{n_runs}")
+        return fits
+
+    selection = select_settings(ws)
+    ids = run_final(ws, selection, allow=allow) + run_controls(ws, selection, allow=allow)
+    return {"epochs": ws.cfg.student_train.epochs, "samples_per_s": {k: round(v, 1) for k, v in rates.items()},
+            "runs": len(ids), "skipped": skipped, "selection": {k: selection[k] for k in
+                                                                           ("alpha", "loss", "scratch_loss")}}
+
+
+def run_live(ws: Workspace, clock: Clock) -> dict:
+    """Stage 4: the live-teacher modes for the headline student, then the headroom check."""
+    from . import losses
+    from .distill import train_student
+
     scfg = ws.cfg.student(ws.cfg.headline_student)
-    for loss, mode in LIVE_MODES:
-        for seed in live_seeds:
-            if elapsed() > budget_s - reserve:
-                skipped.append(f"{loss}-{mode}-s{seed}")
-                continue
-            res = train_student(ws, scfg, DistillConfig(loss=loss, mode=mode, alpha=0.5), seed)
-            done.append(res.run_id)
-    if elapsed() < budget_s - 2 * reserve:  # the headroom (scaling) check, one seed, if time is left
+    modes = [(name, "offline") for name in losses.loss_names("feature")] + [("mse", "online")]
+    done, skipped = [], []
+    for loss, mode in modes:
+        if clock.until("live") <= 0:
+            skipped.append(f"{loss}-{mode}")
+            continue
+        done.append(train_student(ws, scfg, DistillConfig(loss=loss, mode=mode, alpha=0.5), 0).run_id)
+    if clock.until("live") > 0:
         from .headroom import run_headroom
 
-        done += run_headroom(profile, seeds=(0,), device=ws.device)
+        done += run_headroom(ws.profile, seeds=(0,), device=ws.device)
     else:
         skipped.append("headroom")
-    summary.update(live_runs=done, skipped=skipped, seconds=round(elapsed(), 1))
-    src = results_dir(profile)
-    atomic_write_json(src / "gpu_run.json", summary)
-    if out is not None and Path(out).resolve() != src.resolve():
-        shutil.copytree(src, Path(out) / "results" / profile, dirs_exist_ok=True)
+    return {"runs": done, "skipped": skipped}
+
+
+def gpu_run(budget_s: float, profile: str = "full", out: Path | None = None, device: str | None = None,
+            max_steps: int | None = None, compile_model: bool = False) -> dict:
+    """Stages 1-5 (module docstring) within ``budget_s`` seconds; returns the summary."""
+    from .archive import pack_results
+
+    if not budget_s > 0:
+        raise ValueError(f"--budget-s {budget_s}: the budget must be positive")
+    clock = Clock(budget_s)
+    print(f"[gpu-run] plan (stage -> seconds): {clock.plan()}", flush=True)
+    since = time.time()
+    t = time.perf_counter()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ws = open_workspace(profile, device, in_memory=device.startswith("cuda"))
+    if max_steps is not None:
+        cap_steps(ws, max_steps)
+    resident = ws.resident is not None
+    clock.done("data", t)
+    summary = {"profile": profile, "budget_s": budget_s, "plan_s": clock.plan(), "hardware": hardware(ws.device),
+               "versions": library_versions(), "max_steps": max_steps, "resident_data": resident,
+               "compile": compile_model}
+    for stage, run in (("teacher", lambda: train_teacher(ws, clock, compile_model)),
+                       ("students", lambda: run_students(ws, clock)), ("live", lambda: run_live(ws, clock))):
+        t = time.perf_counter()
+        summary[stage] = run()
+        clock.done(stage, t)
+    summary.update(stage_s=clock.actual, seconds=round(clock.elapsed(), 1))
+    if out is not None:
+        manifest = pack_results(profile, out, since=since, summary=summary)
+        summary["packed"] = [Path(p).name for p in manifest.get("written", [])]
     return summary
 
 
 def _cmd_gpu_run(args: argparse.Namespace) -> int:
     out = args.out or os.environ.get("OUT")
-    summary = gpu_run(args.budget_s, args.profile, Path(out) if out else None, args.device, args.max_steps)
-    print({k: summary[k] for k in ("seconds", "live_runs", "skipped")})
+    summary = gpu_run(args.budget_s, args.profile, Path(out) if out else None, args.device, args.max_steps,
+                      args.compile)
+    print({k: summary[k] for k in ("seconds", "stage_s")})
     return 0
 
 
 def register_cli(subparsers) -> None:
     """Add ``gpu-run``."""
-    p = subparsers.add_parser("gpu-run", help="the budgeted full-profile GPU run (teacher + live-teacher modes)",
+    p = subparsers.add_parser("gpu-run", help="the budgeted full-profile GPU run (data, teacher, students, pack)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget-s", type=float, default=540.0, help="wall-clock budget in seconds (default 540)")
     p.add_argument("--profile", default="full", choices=PROFILES)
     p.add_argument("--device", default=None, help="cuda (default when available) or cpu")
-    p.add_argument("--out", default=None, help="copy results here (default: $OUT when set)")
+    p.add_argument("--out", default=None, help="write the packed results here (default: $OUT when set)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="cap every training stage (to test the full path on a CPU in minutes)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the teacher (pays off only when its compile time fits the budget)")
     p.set_defaults(func=_cmd_gpu_run)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from dataclasses import replace
 
 from . import losses
@@ -135,11 +136,22 @@ def best_scratch(selection: dict, family: str | None = None) -> tuple[DistillCon
     return DistillConfig(mode="scratch", loss=selection["scratch_loss"]), float(lr)
 
 
-def run_final(ws: Workspace, selection: dict) -> list[str]:
-    """Every student size x {scratch, distilled} x the profile's seeds on the test years."""
+def _by_priority(ws: Workspace) -> list[StudentConfig]:
+    """The headline student first, then the others from the cheapest (most runs fit a budget)."""
+    head = ws.cfg.student(ws.cfg.headline_student)
+    return [head] + [s for s in ws.cfg.students if s is not head]
+
+
+def run_final(ws: Workspace, selection: dict, allow: Callable[..., bool] | None = None) -> list[str]:
+    """Every student size x {scratch, distilled} x the profile's seeds on the test years.
+
+    ``allow(student, n_runs)`` (a time budget) is asked before each seed's pair of runs: a
+    pair that is not allowed is skipped whole, so every seed has both arms."""
     ids = []
-    for scfg in ws.cfg.students:
-        for seed in ws.cfg.seeds:
+    for seed in ws.cfg.seeds:
+        for scfg in _by_priority(ws):
+            if allow is not None and not allow(scfg, 2):
+                continue
             for dcfg, lr in (best_scratch(selection, scfg.family), best_distilled(selection, scfg.family)):
                 ids.append(train_student(ws, scfg, dcfg, seed, lr_scale=lr).run_id)
     return ids
@@ -151,14 +163,18 @@ def label_budgets(ws: Workspace) -> list[int]:
     return sorted({b for b in (1, 3, 10) if b < n_years} | {n_years})
 
 
-def run_controls(ws: Workspace, selection: dict) -> list[str]:
-    """Stage 4 of the protocol (module docstring) at the headline size."""
+def run_controls(ws: Workspace, selection: dict, allow: Callable[..., bool] | None = None) -> list[str]:
+    """Stage 4 of the protocol (module docstring) at the headline size (``allow``: as in
+    :func:`run_final`, asked before each seed's controls)."""
     scfg = ws.cfg.student(ws.cfg.headline_student)
     best, kd_lr = best_distilled(selection, scfg.family)
     scratch, lr = best_scratch(selection, scfg.family)
     budget_teachers = (teacher_record(ws.profile) or {}).get("label_budget_run_ids", {})
     ids = []
+    per_seed = 3 + 3 * len(label_budgets(ws)[:-1])
     for seed in ws.cfg.seeds:
+        if allow is not None and not allow(scfg, per_seed):
+            continue
         ids.append(train_student(ws, scfg, scratch, seed, lr_scale=lr, target="ndvi_true", tag="noisefree").run_id)
         ids.append(train_student(ws, scfg, replace(best, extra_unlabeled=False), seed, lr_scale=kd_lr,
                                  tag="noextra").run_id)

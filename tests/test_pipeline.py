@@ -83,15 +83,20 @@ def test_noise_free_control_and_unknown_loss(ws, teacher):
         train_student(ws, scfg, DistillConfig(loss="kl-div"), 0, tag="contract", splits=("val",))
 
 
-def test_gpu_run_cpu_path(ws, teacher, tmp_path):
-    summary = gpu_run(budget_s=600, profile="smoke", out=tmp_path, device="cpu", max_steps=2)
-    assert summary["teacher"]["run_id"]
-    assert (tmp_path / "results" / "smoke" / "gpu_run.json").is_file()
-    assert (tmp_path / "results" / "smoke" / "teacher" / "pred_test.manifest.json").is_file()
-    from ecodistill.headroom import headroom_sizes
+def test_gpu_run_cpu_path_packs_every_stage_and_unpacks(ws, teacher, tmp_path, monkeypatch):
+    from ecodistill.archive import unpack
 
-    n_headroom = 1 if "headroom" in summary["skipped"] else len(headroom_sizes("smoke"))
-    assert len(summary["live_runs"]) + len(summary["skipped"]) == 4 + n_headroom
+    out = tmp_path / "out"
+    summary = gpu_run(budget_s=900, profile="smoke", out=out, device="cpu", max_steps=2)
+    assert summary["teacher"]["run_id"] and summary["students"]["runs"] > 0
+    assert set(summary["stage_s"]) == {"data", "teacher", "students", "live"}
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) <= 8 and all(p.is_file() and p.stat().st_size <= 15 * 2**20 for p in out.iterdir())
+    assert "gpu_run.json" in files and any(f.startswith("results-smoke.tar.gz.part") for f in files)
+    restored = tmp_path / "restored"
+    paths = unpack(out, dest_root=restored)
+    assert (restored / "smoke" / "teacher" / "pred_test.manifest.json") in paths
+    assert (restored / "smoke" / "runs" / f"{summary['teacher']['run_id']}.csv").is_file()
 
 
 def test_reported_distilled_student_is_kept_and_loads(ws, teacher):

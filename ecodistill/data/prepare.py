@@ -35,6 +35,7 @@ import xarray as xr
 
 from ..config import DataConfig
 from ..utils import atomic_write_json, cache_dir
+from .checks import check_prepared
 from .schema import WEATHER_VARS, check_finite, validate
 from .static import BIOME_NAMES
 
@@ -431,9 +432,6 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
         stride = max(1, days["train"].size // 2000)  # statistics need not touch every day
         mean, std = _channel_stats(prep, days["train"][::stride])
         prep.clim = _climatology(prep, days["train"])
-        if not np.isfinite(prep.clim[:, domain]).any():
-            raise ValueError("no valid NDVI in the training years: the climatology is empty; check "
-                             "the ndvi variable and DataConfig.train_years")
         cum.mkdir(parents=True, exist_ok=True)
         tmp = cum / f".stats-{key}.{os.getpid()}.npz"
         np.savez(tmp, mean=mean, std=std, clim=prep.clim)
@@ -444,4 +442,5 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
     # Static channels were scaled over all cells (stored for reference; inputs use static_x).
     prep.mean[n_dyn:n_dyn + len(STATIC_CHANNELS)] = static_mean
     prep.std[n_dyn:n_dyn + len(STATIC_CHANNELS)] = static_std
+    check_prepared(prep)  # all-NaN targets, constant regions: refused or dropped before any training
     return prep
