@@ -181,12 +181,22 @@ class RunConfig:
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
 
     def student(self, name: str) -> StudentConfig:
-        """The student preset called ``name`` (ValueError listing the presets otherwise)."""
+        """The student preset called ``name``, or, for the name of a registered student family
+        (e.g. one of your own, :func:`ecodistill.models.register_family`), that family at the
+        default width and depth.
+
+        Raises:
+            ValueError: listing the presets and families, for any other name.
+        """
         for s in self.students:
             if s.name == name:
                 return s
-        raise ValueError(f"no student {name!r} in profile {self.profile!r}: "
-                         f"choose one of {[s.name for s in self.students]}")
+        from .models.students import family_names
+
+        if name in family_names():
+            return StudentConfig(name=name, family=name)
+        raise ValueError(f"no student {name!r} in profile {self.profile!r}: choose a preset "
+                         f"{[s.name for s in self.students]} or a family {family_names()}")
 
 
 def _smoke() -> RunConfig:

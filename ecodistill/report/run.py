@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import runs
+from ..objectives import objective_text
 from ..utils import results_dir
 from .frames import empty_table, labelled, profile_of, wide
 from .teacher import input_channel_count
@@ -108,45 +109,6 @@ def cost_table(cards: dict[str, dict], reference: str = "teacher") -> pd.DataFra
                           ("bytes_per_map", "bytes_ratio")):
         table[ratio] = ref[column] / table[column]
     return table
-
-
-def objective_text(dcfg: Any) -> str:
-    """The objective a :class:`~ecodistill.config.DistillConfig` trains with, as one line with
-    ``alpha`` filled in (formulas and citations: :mod:`ecodistill.losses`,
-    :mod:`ecodistill.objectives`).
-
-    Raises:
-        ValueError: for a loss name :mod:`ecodistill.losses` does not know.
-    """
-    from ..losses import FEATURE_LOSSES, LOSSES
-
-    a, b = f"{dcfg.alpha:g}", f"{1 - dcfg.alpha:g}"
-    if dcfg.mode == "scratch":
-        return ("mode scratch: L = D(s, y) with D the squared error, observations only "
-                "(alpha unused)")
-    if dcfg.mode == "self":
-        return (f"mode self: L = D(s, y) + mean over the shallow heads s_k of "
-                f"[{a}·D(s_k, s) + {b}·D(s_k, y)], D the squared error")
-    if dcfg.loss not in LOSSES:
-        raise ValueError(f"unknown loss {dcfg.loss!r}: choose one of {sorted(LOSSES)}")
-    base = {"mse": "squared error", "l1": "absolute error", "huber": "Huber error"}
-    if dcfg.loss in base:
-        text = f"L = {a}·D(s, t) + {b}·D(s, y), D the {base[dcfg.loss]}"
-    elif dcfg.loss == "bounded":
-        text = (f"L = {b}·D(s, y) + {a}·mean of (s - y)² where (s - y)² + {dcfg.margin:g} > "
-                "(t - y)², D the squared error")
-    elif dcfg.loss == "spectral":
-        text = f"L = {a}·D(s, t) + {b}·D(s, y) + {a}·spectral(s, t), D the squared error"
-    elif dcfg.loss == "gaussian":
-        text = f"L = {a}·KL(N_t ‖ N_s) + {b}·NLL(y; N_s)"
-    else:
-        assert dcfg.loss in FEATURE_LOSSES
-        text = (f"L = {a}·D(s, t) + {b}·D(s, y) + {dcfg.feature_weight:g}·{dcfg.loss}(f_s, f_t), "
-                "D the squared error")
-    source = {"offline": "the teacher's cached predictions",
-              "online": "a teacher trained alongside (mutual learning)"}
-    return (f"mode {dcfg.mode}, loss {dcfg.loss}, alpha {a}: {text}; "
-            f"t = {source.get(dcfg.mode, 'the teacher')}")
 
 
 def run_headline(skill: pd.DataFrame | None, fidelity_test: pd.Series | None, cost: pd.DataFrame,
