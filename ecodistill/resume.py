@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from .config import TrainConfig, to_dict
-from .utils import atomic_torch_save
+from .integrity import load_verified, save_verified
 
-CKPT_FORMAT = "ecodistill.train/2"
+CKPT_FORMAT = "ecodistill.train/3"
 
 
 @dataclass
@@ -54,8 +54,11 @@ class LoopState:
 
 
 def rng_state() -> dict:
-    """The random-number-generator states of torch (CPU, CUDA), NumPy and ``random``."""
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The random-number-generator states of torch (CPU, CUDA), NumPy and ``random``, as
+    tensors and plain containers (so a checkpoint loads with ``weights_only=True``)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -64,8 +67,10 @@ def rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     """Restore :func:`rng_state`'s output."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, gauss))
+    python = state["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -73,7 +78,7 @@ def set_rng_state(state: dict) -> None:
 def save_state(path: Path, cfg: TrainConfig, world: int, models: list, loss_modules: list, optimizer,
                scheduler, state: LoopState, best: list[dict] | None, rng_epoch: dict, rng_now: dict) -> None:
     """Atomically write a checkpoint from which :func:`load_state` continues exactly."""
-    atomic_torch_save({
+    save_verified({
         "format": CKPT_FORMAT, "cfg": to_dict(cfg), "world_size": world,
         "models": [m.state_dict() for m in models],
         "loss_modules": [m.state_dict() for m in loss_modules],
@@ -81,6 +86,21 @@ def save_state(path: Path, cfg: TrainConfig, world: int, models: list, loss_modu
         "state": dataclasses.asdict(state), "best_state": best,
         "rng_epoch": rng_epoch, "rng_now": rng_now,
     }, path)
+
+
+def _load_legacy(path: Path) -> dict:
+    """A checkpoint of the previous format (``ecodistill.train/2``: NumPy's RNG state as an
+    array, no sidecar), written by this package into its own cache; anything else is refused."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:
+        ck = None
+    if not isinstance(ck, dict) or ck.get("format") != "ecodistill.train/2":
+        raise ValueError(f"{path}: not a readable training checkpoint; delete it to start the run over")
+    for key in ("rng_epoch", "rng_now"):
+        kind, keys, pos, has_gauss, gauss = ck[key]["numpy"]
+        ck[key]["numpy"] = [kind, torch.from_numpy(np.asarray(keys).astype(np.int64)), pos, has_gauss, gauss]
+    return dict(ck, format=CKPT_FORMAT)
 
 
 def load_state(path: Path, cfg: TrainConfig, models: list, loss_modules: list, optimizer,
@@ -97,10 +117,9 @@ def load_state(path: Path, cfg: TrainConfig, models: list, loss_modules: list, o
             says to pass the same config or delete the file).
     """
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # truncated or foreign bytes
-        raise ValueError(f"{path}: not a readable training checkpoint ({type(err).__name__}); "
-                         "delete it to start the run over") from None
+        ck = load_verified(path, what="training checkpoint", fix="delete it to start the run over")
+    except ValueError:
+        ck = _load_legacy(path)
     if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
         raise ValueError(f"{path} is not an ecodistill training checkpoint of format {CKPT_FORMAT}; "
                          "delete it to start the run over, or pass another ckpt_path")
