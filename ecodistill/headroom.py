@@ -11,11 +11,11 @@ Explained in book/generated/02_teacher.ipynb ("Headroom").
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, replace
 
 from . import runs
 from .config import StudentConfig
+from .integrity import read_json
 from .lr_search import search_lr
 from .models import build_student
 from .objectives import truth_loss
@@ -68,7 +68,8 @@ def run_headroom(profile: str, seeds: tuple[int, ...] | None = None, device: str
 
     ws = open_workspace(profile, device)
     path = selection_path(profile)
-    loss = json.loads(path.read_text()).get("scratch_loss", "mse") if path.is_file() else "mse"
+    loss = read_json(path, "selection record", "rerun the matrix's select stage").get("scratch_loss", "mse") \
+        if path.is_file() else "mse"
     seeds = seeds or ws.cfg.seeds
     ids = []
     for scfg in sizes or headroom_sizes(profile):

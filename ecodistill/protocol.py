@@ -40,6 +40,7 @@ from dataclasses import replace
 from . import losses
 from .config import PROFILES, DistillConfig, StudentConfig
 from .distill import needs_live_teacher, train_student
+from .integrity import read_json
 from .lr_search import LRSearch, equalize, search_lr
 from .pipeline import Workspace, open_workspace
 from .teacher import ensure_teacher, teacher_record
@@ -213,7 +214,8 @@ def run_matrix(profile: str, device: str | None = None, stages: tuple[str, ...] 
     ensure_teacher(profile, ws.device)
     path = selection_path(profile)
     fresh = "select" in stages or not path.is_file()
-    selection = select_settings(ws) if fresh else json.loads(path.read_text())
+    selection = select_settings(ws) if fresh else read_json(
+        path, "selection record", f"rerun `python -m ecodistill matrix --profile {profile} --stages select`")
     ids = []
     if "headroom" in stages:
         from .headroom import run_headroom
