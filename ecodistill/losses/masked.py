@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+
 def _mask_like(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if mask.ndim != 4 or mask.shape[0] != x.shape[0] or mask.shape[-2:] != x.shape[-2:] or mask.shape[1] not in (1, x.shape[1]):
         raise ValueError(f"mask {tuple(mask.shape)} does not fit tensor {tuple(x.shape)}: pass a (b, 1, h, w) "

@@ -14,7 +14,16 @@ from __future__ import annotations
 import torch
 
 from ..models.students import split_gaussian
-from .masked import _fill, _lat_like, _mask_like, _masked_distance, masked_huber, masked_l1, masked_mean, masked_mse
+from .masked import (
+    _fill,
+    _lat_like,
+    _mask_like,
+    _masked_distance,
+    masked_huber,
+    masked_l1,
+    masked_mean,
+    masked_mse,
+)
 from .registry import register_loss
 
 _MIX = "L = {a}·D(s, t) + {b}·D(s, y)"

@@ -15,11 +15,11 @@ Explained in book/generated/03_distill.ipynb.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from collections.abc import Callable
 
 from ecodistill.config import StudentConfig, TeacherConfig
 
