@@ -178,3 +178,23 @@ def test_every_arm_takes_the_same_steps_whatever_its_labels(ws, teacher):
         steps[name] = res.history[-1]["step"]
     one_pass = -(-ws.prep.split_days("train").size // 64)  # an epoch: one pass over all training days
     assert set(steps.values()) == {one_pass}, steps  # 1 labelled year: the same steps, its days seen 3x
+
+
+def test_any_recorded_run_reruns_from_the_command_line_with_another_seed(ws, teacher, capsys):
+    import json
+
+    from ecodistill.cli import main
+    from ecodistill.distill import train_student
+
+    scfg = ws.cfg.student(ws.cfg.headline_student)
+    dcfg = DistillConfig(loss="bounded", alpha=0.75, margin=0.01, label_years=2)
+    first = train_student(ws, scfg, dcfg, seed=0, tag="cli", lr_scale=2.0, splits=("val",))
+    capsys.readouterr()
+    assert main(["distill", "--profile", "smoke", "--from-run", first.run_id, "--seed", "7"]) == 0
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_id"]
+    old, new = runs.read_run_config("smoke", first.run_id), runs.read_run_config("smoke", again)
+    assert new["seed"] == 7 and new["train"]["seed"] == 7
+    for key in ("distill", "student", "target", "tag", "splits", "teacher"):
+        assert new[key] == old[key], key
+    assert {k: v for k, v in new["train"].items() if k != "seed"} == {k: v for k, v in old["train"].items()
+                                                                      if k != "seed"}
