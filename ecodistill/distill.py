@@ -93,7 +93,7 @@ def teacher_identity(ws: Workspace, dcfg: DistillConfig, teacher_run_id: str | N
 def student_train_cfg(ws: Workspace, seed: int, lr_scale: float = 1.0, **changes: Any) -> TrainConfig:
     """The profile's student training settings for ``seed``, the learning rate times
     ``lr_scale`` and the epoch length resolved (so the run's config records its steps)."""
-    cfg = ws.train_cfg("student_train", seed, lr=ws.cfg.student_train.lr * lr_scale, **changes)
+    cfg = ws.train_cfg("student_train", seed, **{"lr": ws.cfg.student_train.lr * lr_scale, **changes})
     return replace(cfg, steps_per_epoch=ws.steps_per_epoch(cfg))
 
 
@@ -183,42 +183,34 @@ def save_student(ws: Workspace, run_id: str, model, config: dict) -> None:
 
 # --------------------------------------------------------------------------- CLI
 def _settings_from_run(profile: str, run_id: str) -> dict:
-    """The settings a committed run recorded, as ``distill`` arguments."""
+    """The settings a recorded run used, as :func:`train_student` arguments."""
     config = runs.read_run_config(profile, run_id)
     if config.get("role") != "student":
         raise ValueError(f"run {run_id!r} is not a student run (role {config.get('role')!r}); pick a "
                          "scratch-... or kd-... run id from results/<profile>/runs")
-    base = open_workspace(profile).cfg.student_train.lr
+    train = config["train"]
     return {"student": config["student"]["name"], "dcfg": from_dict(DistillConfig, config["distill"]),
-            "lr_scale": config["train"]["lr"] / base, "epochs": config["train"]["epochs"],
-            "steps_per_epoch": config["train"]["steps_per_epoch"], "target": config["target"],
-            "tag": config["tag"], "splits": tuple(config["splits"]),
-            "teacher_run_id": (config.get("teacher") or {}).get("run_id")}
+            "target": config["target"], "tag": config["tag"], "splits": tuple(config["splits"]),
+            "teacher_run_id": (config.get("teacher") or {}).get("run_id"),
+            "train_changes": {k: train[k] for k in ("lr", "epochs", "steps_per_epoch", "batch_size")}}
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
     ws = open_workspace(args.profile, args.device)
-    if args.from_run:
-        s = _settings_from_run(args.profile, args.from_run)
-    else:
-        s = {"student": args.student or ws.cfg.headline_student, "lr_scale": 1.0, "epochs": None,
-             "steps_per_epoch": None, "target": "ndvi", "tag": "final", "splits": ("val", "test"),
-             "teacher_run_id": None,
-             "dcfg": DistillConfig(loss=args.loss or "mse", alpha=0.5 if args.alpha is None else args.alpha,
-                                   mode=args.mode or "offline")}
-    overrides = {k: getattr(args, k) for k in ("loss", "alpha", "mode", "label_years", "margin", "feature_weight")
-                 if getattr(args, k) is not None}
+    run = _settings_from_run(args.profile, args.from_run) if args.from_run else {
+        "student": ws.cfg.headline_student, "dcfg": DistillConfig(alpha=0.5), "target": "ndvi", "tag": "final",
+        "splits": ("val", "test"), "teacher_run_id": None, "train_changes": {}}
+    dcfg_changes = {k: getattr(args, k) for k in ("loss", "alpha", "mode", "label_years", "margin",
+                                                  "feature_weight") if getattr(args, k) is not None}
     if args.no_extra:
-        overrides["extra_unlabeled"] = False
-    dcfg = replace(s["dcfg"], **overrides)
-    if args.lr is not None:
-        s["lr_scale"] = args.lr / ws.cfg.student_train.lr
-    lr_scale = s["lr_scale"] if args.lr_scale is None else args.lr_scale
-    changes = {k: v for k, v in (("epochs", args.epochs or s["epochs"]),
-                                 ("steps_per_epoch", args.steps_per_epoch or s["steps_per_epoch"])) if v}
-    res = train_student(ws, ws.cfg.student(args.student or s["student"]), dcfg, args.seed,
-                        tag=args.tag or s["tag"], lr_scale=lr_scale, target=args.target or s["target"],
-                        splits=s["splits"], teacher_run_id=args.teacher_run_id or s["teacher_run_id"],
+        dcfg_changes["extra_unlabeled"] = False
+    changes = dict(run["train_changes"])
+    if args.lr_scale is not None:
+        changes["lr"] = ws.cfg.student_train.lr * args.lr_scale
+    changes.update({k: getattr(args, k) for k in ("lr", "epochs", "steps_per_epoch") if getattr(args, k)})
+    res = train_student(ws, ws.cfg.student(args.student or run["student"]), replace(run["dcfg"], **dcfg_changes),
+                        args.seed, tag=args.tag or run["tag"], target=args.target or run["target"],
+                        splits=run["splits"], teacher_run_id=args.teacher_run_id or run["teacher_run_id"],
                         train_changes=changes)
     print(json.dumps({"run_id": res.run_id, "val_rmse": res.val_rmse}))
     return 0
