@@ -252,6 +252,9 @@ def _full() -> RunConfig:
                   StudentConfig("unet_m", "unet", width=22, depth=3),
                   StudentConfig("mlp_s", "mlp", width=64, depth=3)),
         headline_student="afno_m",
+        # one GPU command of 9.5 minutes (see ecodistill.gpu): 3 seeds, and the selection
+        # searches output losses that read cached predictions (live-teacher modes run after)
+        seeds=(0, 1, 2), alphas=(0.0, 0.5, 1.0), losses=("mse", "l1", "huber"),
         device="cuda",
     )
 

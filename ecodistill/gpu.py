@@ -169,7 +169,7 @@ def run_students(ws: Workspace, clock: Clock) -> dict:
     capped = ws.cfg.student_train.max_steps is not None  # a path test: no throughput to plan with
     rates = {} if capped else _student_rates(ws, ws.cfg.students)
     if not capped:
-        epochs = plan_students(ws, clock.until("students"), rates, n_tune=24)
+        epochs = plan_students(ws, clock.until("students"), rates, n_tune=28)
         ws.cfg = replace(ws.cfg, student_train=replace(ws.cfg.student_train, epochs=epochs))
     n_train = ws.prep.split_days("train").size
     deadline = clock.start + sum(s for _, s in PLAN[:3]) * clock.budget_s
