@@ -1,9 +1,11 @@
 # The two set-up commands of the README:
-#   make book   installs into .venv and builds the book at the smoke profile
-#   make test   installs into .venv and runs the tests (which execute every chapter once)
+#   make book   installs into .venv and builds the book from the most complete committed results
+#               (PROFILE=auto: full when results/full holds student runs, else cpu; PROFILE=smoke
+#               computes its own toy results)
+#   make test   installs into .venv and runs the tests (which build the book at smoke once)
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PROFILE ?= smoke
+PROFILE ?= auto
 
 .PHONY: book test install clean
 

@@ -1,13 +1,21 @@
 """Build the thesis: execute every chapter notebook with papermill, then the Jupyter Book.
 
-``python -m ecodistill book --profile smoke`` is the project's main job:
+``python -m ecodistill book`` (``--profile auto``, the default) is the project's main job:
 
+0. ``auto`` resolves to the most complete committed profile (:func:`resolve_profile`:
+   ``full`` when ``results/full`` holds NDVI student runs, else ``cpu``); at ``smoke`` the
+   results the chapters show are computed first when missing (:func:`ensure_results`: the
+   teacher, its label-budget teachers, the whole comparison protocol);
 1. every notebook that ``_toc.yml`` lists as ``generated/<name>`` is executed from
    ``notebooks/<name>.ipynb`` by papermill with ``-p profile <profile>`` into
-   ``book/generated/<name>.ipynb`` (in toc order, each exactly once);
+   ``book/generated/<name>.ipynb`` (in toc order, each exactly once); code inputs are hidden
+   behind a toggle (``hide-input``) and the default parameters cell is removed;
 2. the execution record (seconds, status, host) goes to ``book/generated/execution.json``,
    which the appendix renders;
-3. ``jupyter-book build book -W -n --keep-going`` renders the site into ``_build/html``
+3. at ``cpu`` and ``full`` the executed chapters are copied to the tracked
+   ``book/published/<profile>/`` (:func:`publish`): committed with their outputs, they are what
+   ``pytest --nbval`` re-executes from the committed results (tests/test_published.py);
+4. ``jupyter-book build book -W -n --keep-going`` renders the site into ``_build/html``
    with execution off (the chapters are the papermill outputs).
 
 Explained in book/intro.md ("How the book is made").
@@ -27,12 +35,58 @@ from pathlib import Path
 import yaml
 
 from .config import PROFILES
-from .utils import atomic_write_json, repo_root
+from .utils import atomic_write_json, repo_root, results_dir
 
 ROOT = repo_root()
 NOTEBOOK_DIR = ROOT / "notebooks"
 GENERATED_DIR = ROOT / "book" / "generated"
+PUBLISHED_DIR = ROOT / "book" / "published"
 HTML_DIR = ROOT / "_build" / "html"
+#: ``--profile`` choices: a profile, or ``auto`` (:func:`resolve_profile`).
+BOOK_PROFILES = ("auto", *PROFILES)
+#: Label budgets (years with labels) of the label-budget control, where fewer than all years.
+LABEL_BUDGETS = (1, 3, 10)
+
+
+def has_student_results(profile: str) -> bool:
+    """True when ``results/<profile>/runs`` holds reported NDVI student runs (``-final-``)."""
+    folder = results_dir(profile) / "runs"
+    return any(folder.glob("scratch-*-final-*.csv")) and any(folder.glob("kd-*-final-*.csv"))
+
+
+def resolve_profile(profile: str) -> str:
+    """``auto`` -> ``full`` when its student results are committed, else ``cpu``; any other
+    profile unchanged."""
+    if profile != "auto":
+        return profile
+    return "full" if has_student_results("full") else "cpu"
+
+
+def ensure_results(profile: str, what: str = "all") -> float:
+    """At ``smoke``, compute what the chapters show when it is missing (resumable: finished
+    runs are skipped); at ``cpu``/``full`` nothing (their chapters only read results).
+
+    ``what``: ``teacher`` (the teacher, its from-scratch teachers and the label-budget
+    teachers) or ``all`` (also the whole comparison protocol: selection, headroom, final runs,
+    controls, sweep). Returns the seconds spent.
+    """
+    if profile != "smoke":
+        return 0.0
+    from . import teacher
+    from .config import get_profile
+
+    start = time.perf_counter()
+    record = teacher.ensure_teacher(profile)
+    years = get_profile(profile).data.train_years
+    budgets = [b for b in LABEL_BUDGETS if b < years[1] - years[0] + 1]
+    missing = tuple(b for b in budgets if str(b) not in record.get("label_budget_run_ids", {}))
+    if missing:
+        teacher.run_teacher_pipeline(profile, label_budgets=missing, stages=("budgets",))
+    if what == "all":
+        from .protocol import run_matrix
+
+        run_matrix(profile)
+    return round(time.perf_counter() - start, 2)
 
 
 def _toc_files(node) -> list[str]:
@@ -88,20 +142,37 @@ def execute_notebook(name: str, profile: str, parameters: dict | None = None,
         raise
     finally:
         record["seconds"] = round(time.perf_counter() - start, 2)
-    _hide_default_parameters(output_dir / f"{name}.ipynb")
+    prepare_for_book(output_dir / f"{name}.ipynb")
     return record
 
 
-def _hide_default_parameters(path: Path) -> None:
-    """Remove the notebook's default ``parameters`` cell from the rendered chapter: the cell
-    papermill injected after it (tagged ``injected-parameters``) shows the values used."""
+#: Cell metadata papermill and Jupyter add on every run (times, durations): dropped from the
+#: chapters so that a re-execution with the same results leaves the committed files unchanged.
+VOLATILE_METADATA = ("execution", "papermill")
+
+
+def prepare_for_book(path: Path) -> None:
+    """Make an executed notebook a chapter: remove its ``parameters`` cells (the default one
+    and the ``injected-parameters`` one papermill added; the chapter's profile note and the
+    appendix say which values were used), hide every other code input behind a toggle
+    (``hide-input``), and drop per-run timestamps."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+        for key in VOLATILE_METADATA:
+            cell.metadata.pop(key, None)
+        if cell.cell_type != "code":
+            continue
+        tags = list(cell.get("metadata", {}).get("tags", []))
+        if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
+            tags.append("remove-cell")  # the page's profile note says which profile it shows
+        elif not {"remove-cell", "remove-input", "hide-input"} & set(tags):
+            tags.append("hide-input")
+        cell.metadata["tags"] = tags
+        cell.execution_count = None
+    for key in ("start_time", "end_time", "duration", "input_path", "output_path"):
+        nb.metadata.get("papermill", {}).pop(key, None)
     nbformat.write(nb, path)
 
 
@@ -122,7 +193,9 @@ def _cpu_model() -> str:
 
 
 def run_notebooks(profile: str, only: list[str] | None = None) -> list[dict]:
-    """Execute the toc's notebooks (or ``only`` those) and write ``execution.json``."""
+    """Execute the toc's notebooks (or ``only`` those) and write ``execution.json``; at
+    ``smoke``, :func:`ensure_results` first (recorded as ``prepare``)."""
+    profile = resolve_profile(profile)
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: choose one of {PROFILES}")
     names = chapter_notebooks()
@@ -134,6 +207,11 @@ def run_notebooks(profile: str, only: list[str] | None = None) -> list[dict]:
     record_path = GENERATED_DIR / "execution.json"
     previous = json.loads(record_path.read_text()) if record_path.is_file() else {}
     records = {r["notebook"]: r for r in previous.get("notebooks", []) if r.get("profile") == profile}
+    if profile == "smoke":
+        print("[ecodistill book] smoke: computing missing results (teacher, protocol)", flush=True)
+        records["prepare"] = {"notebook": "prepare", "profile": profile, "status": "ok",
+                              "parameters": {}, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                              "seconds": ensure_results(profile)}
     for name in names:
         print(f"[ecodistill book] executing {name} (profile={profile})", flush=True)
         try:
@@ -145,30 +223,74 @@ def run_notebooks(profile: str, only: list[str] | None = None) -> list[dict]:
     return list(records.values())
 
 
-def build_html(strict: bool = True) -> Path:
-    """``jupyter-book build book -W -n --keep-going`` from the root; returns the HTML dir.
+def build_html(strict: bool = True, root: Path = ROOT) -> Path:
+    """``jupyter-book build book -W -n --keep-going`` in ``root`` (the repository, or a copy
+    made by :func:`build_published`); returns ``<root>/_build/html``.
 
     Raises:
         RuntimeError: when the build fails or warns (strict mode).
     """
     exe = shutil.which("jupyter-book") or str(Path(sys.executable).parent / "jupyter-book")
     cmd = [exe, "build", "book"] + (["-W", "-n", "--keep-going"] if strict else [])
-    shutil.rmtree(ROOT / "_build", ignore_errors=True)  # `jupyter-book clean` ignores a root config
-    proc = subprocess.run(cmd, cwd=ROOT, check=False)
+    shutil.rmtree(root / "_build", ignore_errors=True)  # `jupyter-book clean` ignores a root config
+    proc = subprocess.run(cmd, cwd=root, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}); see the log above")
-    return HTML_DIR
+    return root / "_build" / "html"
 
 
-def build_book(profile: str = "smoke", only: list[str] | None = None, html: bool = True) -> Path:
-    """Execute the chapters at ``profile`` and build the site; returns ``_build/html``."""
+def publish(profile: str) -> Path:
+    """Copy the executed chapters of ``profile`` (and their execution record) from
+    ``book/generated`` to the tracked ``book/published/<profile>/``: committed with their
+    outputs, they are the published site and what nbval re-executes. Not at ``smoke``, whose
+    numbers are never results."""
+    if profile == "smoke":
+        raise ValueError("smoke chapters are never published: build at cpu or full")
+    folder = PUBLISHED_DIR / profile
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in chapter_notebooks():
+        shutil.copy2(GENERATED_DIR / f"{name}.ipynb", folder / f"{name}.ipynb")
+    record = json.loads((GENERATED_DIR / "execution.json").read_text())
+    record["notebooks"] = [r for r in record["notebooks"] if r.get("profile") == profile]
+    atomic_write_json(folder / "execution.json", record)
+    return folder
+
+
+def build_published(profile: str, workdir: Path, strict: bool = True) -> Path:
+    """Build the site from the committed chapters of ``book/published/<profile>/`` without
+    executing anything, in a copy of the book under ``workdir`` (the working tree's
+    ``book/generated`` and ``_build`` are left alone); returns its HTML folder."""
+    folder = PUBLISHED_DIR / profile
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no published {profile} chapters in {folder}: run "
+                                f"`python -m ecodistill book --profile {profile}` first")
+    shutil.rmtree(workdir, ignore_errors=True)
+    ignore = shutil.ignore_patterns("generated", "published", "_build")
+    shutil.copytree(ROOT / "book", workdir / "book", symlinks=True, ignore=ignore)
+    for name in ("_config.yml", "_toc.yml", "references.bib"):
+        shutil.copy2(ROOT / name, workdir / name)
+    generated = workdir / "book" / "generated"
+    shutil.copytree(folder, generated)
+    return build_html(strict, root=workdir)
+
+
+def build_book(profile: str = "auto", only: list[str] | None = None, html: bool = True) -> Path:
+    """Execute the chapters at ``profile`` (``auto``: :func:`resolve_profile`), publish them
+    at ``cpu``/``full`` (:func:`publish`, whole builds only) and build the site; returns
+    ``_build/html``."""
+    profile = resolve_profile(profile)
     run_notebooks(profile, only)
+    if profile != "smoke" and not only:
+        print(f"[ecodistill book] published: {publish(profile)}", flush=True)
     return build_html() if html else GENERATED_DIR
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
     out = build_book(args.profile, args.only, html=not args.no_html)
-    print(f"[ecodistill book] done: open {out / 'index.html'}")
+    print(f"[ecodistill book] done in {time.perf_counter() - start:.0f} s "
+          f"(profile {resolve_profile(args.profile)}): open {out / 'index.html'}")
     return 0
 
 
@@ -176,8 +298,9 @@ def register_cli(subparsers) -> None:
     """Add ``book``: execute the chapters with papermill and build the Jupyter Book."""
     p = subparsers.add_parser("book", help="execute the chapter notebooks and build the book",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="smoke", choices=PROFILES,
-                   help="which results the chapters render (default: smoke, computed on the fly)")
+    p.add_argument("--profile", default="auto", choices=BOOK_PROFILES,
+                   help="which results the chapters render (default auto: full when its results are "
+                        "committed, else cpu; smoke computes its own on the fly)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="execute only these chapters (e.g. 02_data)")
     p.add_argument("--no-html", action="store_true", help="execute the notebooks but skip the HTML build")
     p.set_defaults(func=_cmd_book)

@@ -54,3 +54,11 @@ def test_chapter_cells_have_no_else_branch(name):
                               f"builder return its empty result instead\n{cell.source}")
         long = [line for line in cell.source.splitlines() if len(line) > 100]
         assert not long, f"{name}: code lines over 100 characters: {long}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_chapter_names_its_profile(path):
+    """Each chapter opens with the note saying which profile's results the page shows."""
+    nb = nbformat.read(path, as_version=4)
+    assert any("profile_banner(profile)" in c.source for c in nb.cells if c.cell_type == "code"), \
+        f"{path.name}: no cell shows report.profile_banner(profile)"

@@ -1,14 +1,20 @@
-"""The chapter-04 tables against hand-computed numbers, on a synthetic results tree.
+"""The chapter-04 tables, the summary table and the findings against hand-computed numbers, on
+a synthetic results tree of the fair protocol.
 
 ``make_synthetic_results`` writes, through the real result store, a small tree whose every
-number is chosen so the expected tables can be worked out by hand (see the comments).
+number is chosen so the expected tables can be worked out by hand (see the comments): final
+runs of two sizes, the validation selection with both arms' loss trials and learning-rate
+searches, the alpha sweep, the budget check, the controls (teacher-free twin, no extra years,
+noise-free targets, label budgets with both kinds of teacher) and headroom runs.
 """
 from __future__ import annotations
 
 import json
+import re
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 
 from ecodistill import plots, report, runs
@@ -27,10 +33,16 @@ RMSE = {("afno_s", "scratch"): [0.10, 0.11, 0.12], ("afno_s", "distilled"): [0.0
 R2_ANOM = {"scratch": [0.30, 0.32, 0.34], "distilled": [0.50, 0.52, 0.54]}
 R2 = {"scratch": [0.70, 0.72, 0.74], "distilled": [0.85, 0.86, 0.87]}
 BIOMES = {"forest": 0.1, "desert": -0.1}  # added to each model's global anomaly R²
-SELECTION_ALPHA, SELECTION_LOSS = 0.5, "bounded"
+ALPHA, LOSS, SCRATCH_LOSS = 0.5, "bounded", "huber"
+# the teacher-free twin: 0.10 every seed (distilled 0.08 on average -> the teacher adds 0.02)
+TWIN, NOEXTRA, NOISEFREE = 0.10, 0.085, 0.09
+# label budgets: scratch (+0.01 per seed), distilled from the all-label teacher, from the
+# same-label teacher
+BUDGETS = {1: (0.20, 0.15, 0.17), 3: (0.15, 0.12, 0.13)}
 
 
-def _write(profile, name, meta, metrics, split="test", months=True, biomes=True, seed=-1):
+def _write(profile, name, meta, metrics, split="test", months=True, biomes=True, seed=-1,
+           dataset="abc"):
     """One run: global metrics (+ 12 months offset from the global RMSE, + biomes)."""
     config = {"name": name, "seed": seed, "metrics": metrics,
               **{k: str(v) for k, v in meta.items()}}
@@ -41,34 +53,67 @@ def _write(profile, name, meta, metrics, split="test", months=True, biomes=True,
     if biomes and "r2_anom" in metrics:
         rows += [(split, f"biome:{b}", "r2_anom", metrics["r2_anom"] + d)
                  for b, d in BIOMES.items()]
-    base = {"run_id": run_id, "dataset_hash": "abc", "target": "ndvi", "seed": seed, **meta}
+    base = {"run_id": run_id, "dataset_hash": dataset, "target": "ndvi", "seed": seed, **meta}
     runs.write_run(profile, runs.make_rows(base, rows), config)
     return run_id
 
 
 def _student(profile, student, init, seed, rmse, r2_anom=0.3, r2=0.7, tag="final", method=None,
-             alpha=None, label_years=-1, split="test"):
+             alpha=None, label_years=-1, split="test", teacher="T", dataset="abc"):
     family, n_params, flops = SIZES[student]
-    method = method or ("scratch" if init == "scratch" else f"kd-{SELECTION_LOSS}-offline")
-    alpha = (SELECTION_ALPHA if alpha is None else alpha) if init == "distilled" else float("nan")
+    method = method or ("scratch" if init == "scratch" else f"kd-{LOSS}-offline")
+    alpha = (ALPHA if alpha is None else alpha) if init == "distilled" else float("nan")
     name = (f"scratch-{student}-{tag}" if init == "scratch"
             else f"{method}-{student}_from_teacher-{tag}")
     meta = {"kind": "student", "init": init, "method": method, "family": family,
             "n_params": n_params, "flops_per_map": flops, "alpha": alpha,
-            "label_years": label_years}
+            "label_years": label_years, "teacher_run_id": teacher}
     return _write(profile, name, meta, {"rmse": rmse, "r2": r2, "r2_anom": r2_anom}, split=split,
-                  months=split == "test", biomes=split == "test", seed=seed)
+                  months=split == "test", biomes=split == "test", seed=seed, dataset=dataset)
+
+
+def _selection() -> dict:
+    """The validation selection: distilled 5 trials (alpha 0.5 and 1 with MSE, bounded at 0.5,
+    learning rates x2 and x4), scratch 5 trials (MSE and Huber, learning rates x0.25, x0.5 and
+    x0.707): equal counts."""
+    trials = [("distilled", "alpha", "mse", 0.5, 1.0, 0.07), ("distilled", "alpha", "mse", 1.0, 1.0, 0.08),
+              ("distilled", "loss", LOSS, 0.5, 1.0, 0.065), ("distilled", "lr", LOSS, 0.5, 2.0, 0.06),
+              ("distilled", "lr", LOSS, 0.5, 4.0, 0.063), ("scratch", "loss", "mse", 0.0, 1.0, 0.088),
+              ("scratch", "loss", SCRATCH_LOSS, 0.0, 1.0, 0.085),
+              ("scratch", "lr", SCRATCH_LOSS, 0.0, 0.5, 0.08),
+              ("scratch", "lr", SCRATCH_LOSS, 0.0, 0.25, 0.09),
+              ("scratch", "lr", SCRATCH_LOSS, 0.0, 0.707107, 0.082)]
+    keys = ("arm", "stage", "loss", "alpha", "lr_scale", "val_rmse")
+    log = [{"student": "afno_s", "mode": "scratch" if t[0] == "scratch" else "offline", "run_id": f"r{i}",
+            **dict(zip(keys, t))} for i, t in enumerate(trials)]
+    searches = {"afno": {"distilled": {"scores": {"1.0": 0.065, "2.0": 0.06, "4.0": 0.063}, "best": 2.0,
+                                       "interior": True, "n_trials": 3},
+                         "scratch": {"scores": {"0.25": 0.09, "0.5": 0.08, "0.707107": 0.082, "1.0": 0.085},
+                                     "best": 0.5, "interior": True, "n_trials": 4}},
+                "mlp": {"distilled": {"scores": {"2.0": 0.07, "4.0": 0.06, "8.0": 0.05}, "best": 8.0,
+                                      "interior": False, "n_trials": 3},
+                        "scratch": {"scores": {"2.0": 0.07, "4.0": 0.05, "8.0": 0.06}, "best": 4.0,
+                                    "interior": True, "n_trials": 3}}}
+    return {"student": "afno_s", "seed": 0, "alpha": ALPHA, "loss": LOSS, "scratch_loss": SCRATCH_LOSS,
+            "kd_lr_scale": 2.0, "scratch_lr_scale": 0.5,
+            "lr_by_family": {f: {a: s["best"] for a, s in arms.items()} for f, arms in searches.items()},
+            "lr_searches": searches, "n_trials_each": {"distilled": 5, "scratch": 5},
+            "ablation_only": [], "trials": log}
 
 
 def make_synthetic_results(profile: str = PROFILE, clim: float | None = None) -> dict:
     """Fill ``results_dir(profile)`` (point ECODISTILL_RESULTS at a temporary folder first)."""
     ids = {}
     teacher = {"kind": "teacher", "init": "pretrained", "method": "afno-pretrained",
-               "family": "afno", **TEACHER}
-    ids["teacher"] = _write(profile, "teacher-afno_pretrained", teacher,
-                            {"rmse": 0.05, "r2": 0.9, "r2_anom": 0.6}, seed=0)
-    _write(profile, "teacher-afno_scratch", dict(teacher, init="scratch", method="afno-scratch"),
-           {"rmse": 0.09, "r2": 0.8, "r2_anom": 0.4}, seed=0)
+               "family": "afno", "label_years": -1, **TEACHER}
+    ids["teacher"] = t = _write(profile, "teacher-afno_pretrained", teacher,
+                                {"rmse": 0.05, "r2": 0.9, "r2_anom": 0.6}, seed=0)
+    ids["scratch_teacher"] = _write(profile, "teacher-afno_scratch",
+                                    dict(teacher, init="scratch", method="afno-scratch"),
+                                    {"rmse": 0.09, "r2": 0.8, "r2_anom": 0.4}, seed=0)
+    budget_teachers = {str(y): _write(profile, f"teacher-afno_pretrained-y{y}", dict(teacher, label_years=y),
+                                      {"rmse": 0.06 + 0.01 * y, "r2": 0.85, "r2_anom": 0.5}, seed=0)
+                       for y in BUDGETS}
     if clim is not None:
         baseline = {"kind": "baseline", "init": "scratch", "method": "climatology",
                     "family": "climatology"}
@@ -77,43 +122,39 @@ def make_synthetic_results(profile: str = PROFILE, clim: float | None = None) ->
     for (student, init), values in RMSE.items():
         for seed, rmse in enumerate(values):
             ids[(student, init, seed)] = _student(profile, student, init, seed, rmse,
-                                                  R2_ANOM[init][seed], R2[init][seed])
+                                                  R2_ANOM[init][seed], R2[init][seed], teacher=t)
     # a distilled setting validation did not choose (one seed): must not enter the comparison
-    _student(profile, "afno_s", "distilled", 0, 0.01, method="kd-mse-offline")
-    # tuning runs (validation only): alpha sweep with the MSE loss, the loss at alpha 0.5,
-    # 4 scratch trials
-    trials = []
-    for alpha, v in [(0.0, 0.09), (0.5, 0.07), (1.0, 0.08)]:
-        rid = _student(profile, "afno_s", "distilled", 0, v, tag="tune", method="kd-mse-offline",
-                       alpha=alpha, split="val")
-        trials.append({"mode": "offline", "loss": "mse", "alpha": alpha, "lr_scale": 1.0,
-                       "val_rmse": v, "run_id": rid})
-    rid = _student(profile, "afno_s", "distilled", 0, 0.065, tag="tune", split="val")
-    trials.append({"mode": "offline", "loss": "bounded", "alpha": 0.5, "lr_scale": 1.0,
-                   "val_rmse": 0.065, "run_id": rid})
-    for scale, v in [(0.25, 0.095), (0.63, 0.085), (1.59, 0.1), (4.0, 0.12)]:
-        rid = _student(profile, "afno_s", "scratch", 0, v, tag="tune", split="val")
-        trials.append({"mode": "scratch", "loss": "mse", "alpha": 0.5, "lr_scale": scale,
-                       "val_rmse": v, "run_id": rid})
-    selection = {"student": "afno_s", "seed": 0, "alpha": SELECTION_ALPHA, "loss": SELECTION_LOSS,
-                 "scratch_lr_scale": 0.63, "n_trials_each": 4, "trials": trials}
-    atomic_write_json(results_dir(profile) / "selection.json", selection)
-    # controls at afno_s: noise-free scratch 0.09, no extra years 0.085, budgets 1 and 3 years
+    _student(profile, "afno_s", "distilled", 0, 0.01, method="kd-mse-offline", teacher=t)
+    # stale runs: an older teacher, an older dataset; current() must drop both
+    ids["stale"] = _student(profile, "afno_s", "scratch", 0, 0.5, teacher="teacher-old-0")
+    _student(profile, "afno_s", "scratch", 1, 0.5, teacher=t, dataset="old")
+    # the alpha sweep at the tuned loss and lr (validation, seed 0) and the budget check
+    for alpha, v in [(0.0, 0.07), (0.5, 0.06), (1.0, 0.075)]:
+        _student(profile, "afno_s", "distilled", 0, v, tag="sweep", alpha=alpha, split="val", teacher=t)
+    _student(profile, "afno_s", "scratch", 0, 0.078, tag="budget2x", split="val", teacher=t)
+    _student(profile, "afno_s", "distilled", 0, 0.0594, tag="budget2x", split="val", teacher=t)
+    atomic_write_json(results_dir(profile) / "selection.json", _selection())
     for seed in range(3):
-        _student(profile, "afno_s", "scratch", seed, 0.09, tag="noisefree")
-        _student(profile, "afno_s", "distilled", seed, 0.085, tag="noextra")
-        for years, (scratch, distilled) in {1: (0.2, 0.15), 3: (0.15, 0.12)}.items():
+        _student(profile, "afno_s", "scratch", seed, NOISEFREE, tag="noisefree", teacher=t)
+        _student(profile, "afno_s", "distilled", seed, NOEXTRA, tag="noextra", teacher=t)
+        _student(profile, "afno_s", "distilled", seed, TWIN, tag="alpha0", alpha=0.0, teacher=t)
+        for years, (scratch, distilled, same) in BUDGETS.items():
             _student(profile, "afno_s", "scratch", seed, scratch + 0.01 * seed,
-                     tag=f"budget{years}", label_years=years)
+                     tag=f"budget{years}", label_years=years, teacher=t)
             _student(profile, "afno_s", "distilled", seed, distilled, tag=f"budget{years}",
-                     label_years=years)
-    # headroom: two scratch AFNO sizes x 2 seeds
+                     label_years=years, teacher=t)
+            _student(profile, "afno_s", "distilled", seed, same, tag=f"budget{years}teacher{years}",
+                     label_years=years, teacher=budget_teachers[str(years)])
+    # headroom: two scratch AFNO sizes x 2 seeds (tuned form), and one of the old form (dropped)
     for n_params, values in {10_000: [0.1, 0.2], 100_000: [0.3, 0.5]}.items():
         for seed, v in enumerate(values):
             meta = {"kind": "student", "init": "scratch", "method": "headroom", "family": "afno",
                     "n_params": n_params, "flops_per_map": n_params * 100.0}
-            _write(profile, f"headroom-afno_{n_params}", meta, {"rmse": 0.1, "r2_anom": v},
+            _write(profile, f"headroom-afno_{n_params}-final", meta, {"rmse": 0.1, "r2_anom": v},
                    months=False, seed=seed)
+    _write(profile, "headroom-afno_5", {"kind": "student", "init": "scratch", "method": "headroom",
+                                        "family": "afno", "n_params": 5, "flops_per_map": 5.0},
+           {"rmse": 0.1, "r2_anom": -3.0}, months=False, seed=0)
     maps = results_dir(profile) / "maps"
     maps.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -122,24 +163,30 @@ def make_synthetic_results(profile: str = PROFILE, clim: float | None = None) ->
         field[:2] = np.nan  # "ocean"
         np.savez_compressed(maps / f"{ids[key]}.npz", rmse=field)
     atomic_write_json(results_dir(profile) / "teacher" / "teacher.json",
-                      {"device": "cpu", "run_id": ids["teacher"]})
+                      {"device": "cpu", "run_id": t, "scratch_run_id": ids["scratch_teacher"],
+                       "dataset_hash": "abc", "seed": 0, "label_budget_run_ids": budget_teachers})
     return ids
+
+
+TIMING = pd.DataFrame({"model": ["teacher", "afno_s", "mlp_s"], "kind": ["teacher", "student", "student"],
+                       "torch_fp32_ms": [100.0, 10.0, 1.0]})
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    """The synthetic tree, built once per module; ECODISTILL_RESULTS points at it meanwhile."""
+    """The synthetic tree, built once per module; ECODISTILL_RESULTS points at it meanwhile.
+    Yields the current rows (:func:`report.read_current`), the selection and the run ids."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ECODISTILL_RESULTS", str(tmp_path_factory.mktemp("results")))
         ids = make_synthetic_results()
-        yield runs.read_runs(PROFILE), report.read_selection(PROFILE), ids
+        yield report.read_current(PROFILE), report.read_selection(PROFILE), ids
 
 
 def test_nothing_there_yet(tmp_path, monkeypatch):
     monkeypatch.setenv("ECODISTILL_RESULTS", str(tmp_path))
-    frame = runs.read_runs("cpu")
+    frame = report.read_current("cpu")
     for fn in (report.student_table, report.paired_comparison, report.alpha_sweep,
-               report.loss_ablation, report.controls, report.headroom_table):
+               report.controls, report.contrasts, report.headroom_table):
         assert fn(frame).empty, fn.__name__
     assert report.biome_table(frame, "afno_s").empty
     assert report.error_maps("cpu", frame, "afno_s") == {}
@@ -152,9 +199,20 @@ def test_nothing_there_yet(tmp_path, monkeypatch):
 
 def test_parse_run_id():
     assert report.parse_run_id("scratch-afno_s-final-0123456789") == ("afno_s", "final")
-    run_id = "kd-bounded-offline-mlp_s_from_teacher-budget3-abcdef0123"
-    assert report.parse_run_id(run_id) == ("mlp_s", "budget3")
+    run_id = "kd-bounded-offline-mlp_s_from_teacher-budget3teacher3-abcdef0123"
+    assert report.parse_run_id(run_id) == ("mlp_s", "budget3teacher3")
     assert report.parse_run_id("teacher-afno_pretrained-0123456789") == ("", "")
+
+
+def test_current_drops_stale_runs(tree):
+    frame, _, ids = tree
+    assert ids["stale"] not in set(frame["run_id"])  # learned from another teacher
+    assert (frame["dataset_hash"] == "abc").all()  # the old dataset's run is gone
+    assert not frame["run_id"].str.startswith("headroom-afno_5-").any()  # old headroom form
+    roles = frame[frame["kind"] == "teacher"].drop_duplicates("run_id").set_index("run_id")["teacher_role"]
+    assert roles[ids["teacher"]] == "adapted" and roles[ids["scratch_teacher"]] == "scratch"
+    assert set(roles) == {"adapted", "scratch", "adapted, 1 label year", "adapted, 3 label years"}
+    assert report.current(frame, None).query("target == 'ndvi'").empty
 
 
 def test_student_table_numbers(tree):
@@ -165,43 +223,34 @@ def test_student_table_numbers(tree):
     assert scratch.n_seeds == 3
     assert scratch.rmse_mean == pytest.approx(0.11) and scratch.rmse_std == pytest.approx(0.01)
     assert distilled.r2_anom_mean == pytest.approx(0.52)
-    assert distilled.r2_mean == pytest.approx(0.86)
     assert distilled.retained_skill == pytest.approx(0.52 / 0.6)  # no climatology row: S_clim = 0
     assert t.attrs["notes"][0].startswith("S_clim = 0 (no climatology row")
     assert distilled.r2_ratio == pytest.approx(0.86 / 0.9)
-    assert distilled.params_ratio == pytest.approx(100)
-    assert distilled.flops_ratio == pytest.approx(100)
+    assert distilled.params_ratio == pytest.approx(100) and distilled.flops_ratio == pytest.approx(100)
     mlp = t[(t.student == "mlp_s") & (t.init == "scratch")].iloc[0]
     assert mlp.params_ratio == pytest.approx(1200) and mlp.flops_ratio == pytest.approx(200)
-    teacher = t[t.student == "teacher"].iloc[0]
-    assert teacher.rmse_mean == pytest.approx(0.05) and teacher.retained_skill == pytest.approx(1.0)
+    teacher = t[t.student == "teacher"].iloc[0]  # the adapted teacher only, not the budget ones
+    assert teacher.rmse_mean == pytest.approx(0.05) and teacher.n_seeds == 1
     assert (t.student == "teacher (scratch)").sum() == 1
-    assert t[(t.student == "afno_s") & (t.method == "kd-mse-offline")].n_seeds.iloc[0] == 1
-    shown = report.readable(t)
-    scratch_rmse = shown.loc[(t.student == "afno_s") & (t.init == "scratch"), "rmse"].iloc[0]
-    assert scratch_rmse == "0.110 ± 0.010"
-    assert shown.loc[t.student == "teacher", "rmse"].iloc[0] == "0.050"  # one seed: no spread
+    assert report.readable(t).loc[(t.student == "afno_s") & (t.init == "scratch"), "rmse"].iloc[0] == \
+        "0.110 ± 0.010"
 
 
 def test_retained_skill_uses_climatology_row(tmp_path, monkeypatch):
     monkeypatch.setenv("ECODISTILL_RESULTS", str(tmp_path))
     make_synthetic_results(clim=0.1)
-    t = report.student_table(runs.read_runs(PROFILE))
+    t = report.student_table(report.read_current(PROFILE))
     distilled = t[(t.student == "afno_s") & (t.method == "kd-bounded-offline")].iloc[0]
     assert distilled.retained_skill == pytest.approx((0.52 - 0.1) / (0.6 - 0.1))
     assert "climatology baseline row" in t.attrs["notes"][0]
-
-
-def test_chosen_method(tree):
-    frame, selection, _ = tree
-    assert report.chosen_method(frame, selection) == ("kd-bounded-offline", 0.5)
-    # without a selection: the most frequent final setting
-    assert report.chosen_method(frame) == ("kd-bounded-offline", 0.5)
-    assert report.chosen_method(frame, {"loss": "mse", "alpha": 0.5}) == ("kd-mse-offline", 0.5)
+    # a teacher barely above climatology: retained skill is not printed as a finding
+    assert "not reported" in report.retained_finding(t, "afno_s", s_clim=0.58)
+    assert "keeps 0.840" in report.retained_finding(t, "afno_s", s_clim=0.1)
 
 
 def test_paired_comparison(tree):
     frame, selection, _ = tree
+    assert report.chosen_method(frame, selection) == ("kd-bounded-offline", 0.5)
     p = report.paired_comparison(frame, selection).set_index("student")
     a, m = p.loc["afno_s"], p.loc["mlp_s"]
     assert a.n_pairs == 3 and a.wins == 3 and a["diff"] == pytest.approx(0.03)
@@ -209,72 +258,111 @@ def test_paired_comparison(tree):
     assert a.gap_closed == pytest.approx(0.5) and a.gap_reason == ""
     # every month differs by the same 0.03 in every seed, so any resample gives 0.03
     assert a.ci_low == pytest.approx(0.03) and a.ci_high == pytest.approx(0.03)
+    assert a.r2_anom_scratch == pytest.approx(0.32) and a.r2_anom_distilled == pytest.approx(0.52)
+    assert a.std_scratch == pytest.approx(0.01) and a.std_distilled == pytest.approx(0.01)
     assert m["diff"] == pytest.approx(-0.005) and m.wins == 0 and m.ci_high < 0
     assert np.isnan(m.gap_closed) and "not resolvable" in m.gap_reason
     assert a.rmse_teacher == pytest.approx(0.05)
 
 
-def test_alpha_sweep_and_loss_ablation(tree):
+def test_selection_tables(tree):
     frame, selection, _ = tree
     sweep = report.alpha_sweep(frame, selection)
-    distilled = sweep[sweep.init == "distilled"].set_index("alpha").val_rmse
-    assert distilled.to_dict() == pytest.approx({0.0: 0.09, 0.5: 0.07, 1.0: 0.08})
-    scratch = sweep[sweep.init == "scratch"].set_index("lr_scale").val_rmse
-    assert scratch.min() == pytest.approx(0.085) and scratch.idxmin() == pytest.approx(0.63)
-    ablation = report.loss_ablation(frame, selection).set_index("method")
-    assert ablation.loc["kd-bounded-offline", "val_rmse"] == pytest.approx(0.065)
-    assert ablation.loc["kd-mse-offline", "val_rmse"] == pytest.approx(0.07)
-    assert ablation.loc["scratch (best lr)", "val_rmse"] == pytest.approx(0.085)
-    assert ablation.chosen.to_dict() == {"kd-bounded-offline": True, "kd-mse-offline": False,
-                                         "scratch (best lr)": False}
-    # without a selection, alpha comes from the sweep
-    assert report.loss_ablation(frame).loc[0, "method"] == "kd-bounded-offline"
+    distilled = sweep[sweep.init == "distilled"].set_index("alpha")
+    assert distilled.val_rmse.to_dict() == pytest.approx({0.0: 0.07, 0.5: 0.06, 1.0: 0.075})
+    assert (distilled.lr_scale == 2.0).all()  # the distilled arm's tuned learning rate
+    scratch = sweep[sweep.init == "scratch"].iloc[0]  # like with like: scratch at its own tuned lr
+    assert (scratch.method, scratch.lr_scale, scratch.val_rmse) == ("scratch (huber)", 0.5, 0.08)
+    counts = report.trial_counts(selection).set_index("arm")
+    assert counts.loc["distilled"].tolist() == [2, 1, 2, 5] and counts.loc["scratch"].tolist() == [0, 2, 3, 5]
+    searches = report.lr_search_table(selection).set_index(["family", "arm"])
+    assert searches.loc[("afno", "scratch"), "lr_multipliers"] == "0.25, 0.5, 0.707, 1"
+    assert searches.loc[("afno", "scratch"), "best_val_rmse"] == pytest.approx(0.08)
+    assert searches.loc[("afno", "distilled"), "setting"] == "bounded, alpha 0.5"
+    assert not searches.loc[("mlp", "distilled"), "interior"]
+    losses = report.loss_trials(selection)
+    assert losses[losses.chosen][["arm", "loss"]].values.tolist() == [["distilled", "bounded"],
+                                                                      ["scratch", "huber"]]
+    assert losses[losses.arm == "scratch"].alpha.isna().all()
+    budget = report.budget_check(frame, selection, epochs=6).set_index("arm")
+    assert budget.loc["scratch", "change_pct"] == pytest.approx(-2.5)
+    assert budget.loc["distilled", "change_pct"] == pytest.approx(-1.0)
+    assert budget.loc["distilled", "epochs_2x"] == 12
+    assert "huber loss" in report.selection_text(selection)
+    assert "afno x2 / x0.5" in report.selection_text(selection)
 
 
-def test_controls(tree):
+def test_controls_and_contrasts(tree):
     frame, selection, _ = tree
-    c = report.controls(frame, selection).set_index(["control", "condition"]).rmse_mean
-    assert c[("noise", "scratch, noise-free targets")] == pytest.approx(0.09)
-    assert c[("noise", "scratch")] == pytest.approx(0.11)
-    assert c[("noise", "distilled")] == pytest.approx(0.08)
-    assert c[("extra", "distilled, no extra years")] == pytest.approx(0.085)
-    assert c[("extra", "distilled, with extra years")] == pytest.approx(0.08)
-    assert c[("budget", "scratch, 1 label years")] == pytest.approx(0.21)  # 0.20, 0.21, 0.22
-    assert c[("budget", "distilled, 3 label years")] == pytest.approx(0.12)
-    assert c[("budget", "scratch, all label years")] == pytest.approx(0.11)
+    c = report.controls(frame, selection).set_index("condition")
+    assert c.loc["the distilled arm's settings with alpha 0 and no extra years", "rmse_mean"] == \
+        pytest.approx(TWIN)
+    assert c.loc["scratch on noise-free, gap-free targets", "rmse_mean"] == pytest.approx(NOISEFREE)
+    assert c.loc["1 label year: scratch", "rmse_mean"] == pytest.approx(0.21)  # 0.20, 0.21, 0.22
+    assert c.loc["3 label years: distilled, same-label teacher", "rmse_mean"] == pytest.approx(0.13)
+    assert c.loc["all label years: scratch", "rmse_mean"] == pytest.approx(0.11)
+    k = report.contrasts(frame, selection).set_index("contrast")
+    expected = {"distilled vs scratch": 0.03, "distilled vs teacher-free twin": TWIN - 0.08,
+                "teacher-free twin vs scratch": 0.11 - TWIN, "extra years": NOEXTRA - 0.08,
+                "distilled vs noise-free scratch": NOISEFREE - 0.08,
+                "1 label year: all-label teacher": 0.21 - 0.15, "1 label year: same-label teacher": 0.21 - 0.17,
+                "3 label years: all-label teacher": 0.16 - 0.12, "3 label years: same-label teacher": 0.16 - 0.13}
+    assert k["diff"].to_dict() == pytest.approx(expected)
+    twin = k.loc["distilled vs teacher-free twin"]  # per-seed differences 0.03, 0.02, 0.01
+    assert (twin.ci_low, twin.ci_high) == pytest.approx((0.01, 0.03))
+    assert k.loc["1 label year: all-label teacher", "label_years"] == 1
+    assert k["question"].str.endswith("?").all()
 
 
-def test_biome_and_headroom(tree):
+def test_summary_table_and_findings(tree):
     frame, selection, _ = tree
-    b = report.biome_table(frame, "afno_s", selection).set_index(["biome", "model"])
-    assert b.loc[("forest", "distilled"), "r2_anom_mean"] == pytest.approx(0.62)
-    assert b.loc[("desert", "scratch"), "r2_anom_mean"] == pytest.approx(0.22)
-    assert b.loc[("forest", "teacher"), "r2_anom_mean"] == pytest.approx(0.7)
-    assert b.loc[("forest", "distilled"), "n"] == 3  # the unchosen kd-mse run stays out
-    h = report.headroom_table(frame)
-    hr = h[h.model == "headroom"].set_index("n_params")
-    assert hr.loc[100_000, "r2_anom_mean"] == pytest.approx(0.4) and hr.loc[10_000, "n_seeds"] == 2
-    assert set(h.model) == {"headroom", "teacher (pretrained)", "teacher (scratch)"}
+    table, pairs = report.student_table(frame), report.paired_comparison(frame, selection)
+    numbers = report.summary_numbers(table, pairs, TIMING).set_index("student")
+    assert numbers.loc["afno_s", "verdict"] == "helps" and numbers.loc["mlp_s", "verdict"] == "hurts"
+    assert numbers.loc["mlp_s", "speedup"] == pytest.approx(100)
+    s = report.summary_table(table, pairs, TIMING).set_index("model")
+    assert s.loc["afno_s", "ΔRMSE ×10⁻³ [95% CI]"] == "30.00\n[30.00, 30.00]"
+    assert s.loc["afno_s", "anomaly R² scratch → distilled"] == "0.320 → 0.520"
+    assert s.loc["afno_s", "speed-up"] == "10.0×" and s.loc["teacher", "speed-up"] == "1.0×"
+    assert s.loc["teacher", "R² scratch → distilled"] == "0.900"
+    assert ["model", *s.columns] == report.summary.SUMMARY_COLUMNS
+    html = report.show_table(s.reset_index(), main=True)._repr_html_()
+    assert html.startswith('<table class="ed-table ed-main">') and "30.00<br>[30.00, 30.00]" in html
+    sizes = report.size_findings(report.summary_numbers(table, pairs, TIMING))
+    assert "lowers the test RMSE by 30.00 [30.00, 30.00] ×10⁻³" in sizes[0]
+    assert "raises the test RMSE by 5.00 [5.00, 5.00] ×10⁻³" in sizes[1]
 
 
-def test_headline(tree):
+def test_headline_and_abstract(tree):
     frame, selection, _ = tree
-    head = report.headline(frame, get_profile(PROFILE), selection,
-                           hardware=report.hardware_label(PROFILE))
+    cfg = get_profile(PROFILE)
+    head = report.headline(frame, cfg, selection, hardware=report.hardware_label(PROFILE),
+                           timing=TIMING, record=json.loads((results_dir(PROFILE) / "teacher" /
+                                                             "teacher.json").read_text()))
     assert head["compression_params"] == pytest.approx(100) and head["student_params"] == 24_000
-    assert head["retained_skill"] == pytest.approx(0.52 / 0.6)
-    assert head["gap_closed"] == pytest.approx(0.5)
+    assert head["gap_closed"] == pytest.approx(0.5) and "closes 50% of" in head["gap_closed_text"]
     assert head["rmse_diff"] == pytest.approx(0.03) and head["n_seeds"] == 3
-    assert head["verdict_sizes"].startswith(
-        "distilled students have a lower mean test RMSE than scratch at 1 of 2")
-    assert "closes 50% of" in head["gap_closed_text"] and "87%" in head["retained_text"]
+    assert head["verdict_sizes"].startswith("distilled students have a lower mean test RMSE than "
+                                            "scratch at 1 of 2 student sizes")
+    assert "keeps 0.867" in head["retained_text"]
     assert head["provenance"] == "profile cpu, hardware: cpu, 3 seeds (0, 1, 2)"
-    assert head["profile"] == "cpu"
-    assert "alpha = 0.5 with the bounded loss" in head["selection_text"]
-    # afno_s (1% of params and FLOPs) keeps 87%, mlp_s keeps 87% too: neither reaches 90%
-    assert head["target_text"].startswith("0 of 2")
+    abstract = head["abstract"]
+    assert abstract.startswith("This build shows the reduced-scale `cpu` profile")
+    assert "at 1 of 2 student sizes, raises it at 1" in abstract
+    assert "the teacher-free twin" not in abstract and "teacher-free twin" in abstract
+    # every decimal number of the abstract is printed in the summary or the contrasts table
+    shown = report.contrasts(frame, selection)
+    tables = report.summary_table(report.student_table(frame), report.paired_comparison(frame, selection),
+                                  TIMING).to_string() + " ".join(
+        report.fmt_diff(d, lo, hi) for d, lo, hi in zip(shown["diff"], shown["ci_low"], shown["ci_high"]))
+    for number in re.findall(r"-?\d+\.\d+", abstract):
+        assert number in tables, number
+    assert "**One teacher seed.**" in head["limitations"] and "one test year (2013)" in head["limitations"]
     assert all(isinstance(v, (float, str)) for v in head.values())  # plain types glue cleanly
     json.dumps(head)
+    smoke = report.abstract("smoke", get_profile("smoke"), report.summary_numbers(
+        report.student_table(frame), report.paired_comparison(frame, selection), TIMING), shown, 1e5, 3)
+    assert smoke.startswith(report.findings.SMOKE_NOTE)
 
 
 def test_plots_draw_the_tables(tree):
@@ -285,37 +373,23 @@ def test_plots_draw_the_tables(tree):
     assert len(ax.containers) == 4  # 2 families x {scratch, distilled}
     assert any(np.allclose(line.get_ydata(), 0.6) for line in ax.get_lines())  # the teacher line
     fig, axes = matplotlib.pyplot.subplots(2, 3)
-    plots.alpha_sweep_plot(axes[0, 0], report.alpha_sweep(frame, selection))
-    plots.loss_ablation_plot(axes[0, 1], report.loss_ablation(frame, selection))
+    plots.alpha_sweep_plot(axes[0, 0], report.alpha_sweep(frame, selection), selected=0.5)
+    plots.loss_trials_plot(axes[0, 1], report.loss_trials(selection))
     plots.label_budget_plot(axes[0, 2], report.controls(frame, selection), all_years=16)
     plots.headroom_plot(axes[1, 0], report.headroom_table(frame))
     plots.biome_panels(axes[1, 1], report.biome_table(frame, "afno_s", selection))
     assert len(axes[1, 1].patches) == 6  # 2 biomes x {teacher, scratch, distilled}
-    assert axes[0, 0].get_lines()[0].get_ydata().tolist() == pytest.approx([0.09, 0.07, 0.08])
-    assert len(axes[0, 1].patches) == 3 and len(axes[0, 2].containers) == 2
+    assert axes[0, 0].get_lines()[0].get_ydata().tolist() == pytest.approx([0.07, 0.06, 0.075])
+    assert len(axes[0, 2].containers) == 3  # scratch, all-label teacher, same-label teacher
+    assert axes[0, 1].get_xlim()[0] > 0.05  # a dot plot: no axis forced to zero, no bars
     maps = report.error_maps(PROFILE, frame, "afno_s", 0, selection)
     assert list(maps) == ["teacher", "scratch (afno_s)", "distilled (afno_s)"]
-    fig = plots.error_maps(maps)
-    assert len(fig.axes) == 4  # three maps and a colour bar
+    fig = plots.error_maps(maps, difference=("distilled (afno_s)", "scratch (afno_s)"))
+    titles = [a.get_title() for a in fig.axes]
+    assert "distilled (afno_s) − scratch (afno_s)" in titles
+    fig = plots.methods_figure()
+    assert "distilled arm" in " ".join(t.get_text() for t in fig.axes[0].texts)
     matplotlib.pyplot.close("all")
-
-
-def test_lr_trials_of_both_arms():
-    """The learning-rate table holds the chosen distilled setting's LR trials and every scratch
-    trial, and marks what validation picked; a selection without stages gives an empty table."""
-    keys = ("stage", "mode", "loss", "alpha", "lr_scale", "val_rmse")
-    t = [dict(zip(keys, values)) for values in [
-        ("alpha", "offline", "mse", 0.5, 1.0, 0.07),
-        ("loss", "offline", "l1", 0.5, 1.0, 0.06),
-        ("lr-grid", "scratch", "mse", 0.5, 1.0, 0.08),
-        ("lr-grid", "scratch", "mse", 0.5, 4.0, 0.07),
-        ("lr-refine", "offline", "l1", 0.5, 2.0, 0.05),
-        ("lr-refine", "scratch", "mse", 0.5, 8.0, 0.065)]]
-    sel = {"alpha": 0.5, "loss": "l1", "kd_lr_scale": 2.0, "scratch_lr_scale": 8.0, "trials": t}
-    out = report.lr_trials(sel)
-    assert list(out["arm"]) == ["distilled", "distilled", "scratch", "scratch", "scratch"]
-    assert list(out.loc[out["chosen"], "lr_scale"]) == [2.0, 8.0]
-    assert report.lr_trials({"trials": [{k: v for k, v in t[0].items() if k != "stage"}]}).empty
 
 
 def test_empty_tables_have_the_columns_of_full_ones(tree, tmp_path, monkeypatch):
@@ -326,15 +400,17 @@ def test_empty_tables_have_the_columns_of_full_ones(tree, tmp_path, monkeypatch)
         "student_table": lambda f, s: report.student_table(f),
         "paired_comparison": report.paired_comparison,
         "alpha_sweep": report.alpha_sweep,
-        "loss_ablation": report.loss_ablation,
         "controls": report.controls,
+        "contrasts": report.contrasts,
         "biome_table": lambda f, s: report.biome_table(f, "afno_s", s),
         "headroom_table": lambda f, s: report.headroom_table(f),
+        "budget_check": lambda f, s: report.budget_check(f, s, 6),
+        "trial_counts": lambda f, s: report.trial_counts(s),
+        "loss_trials": lambda f, s: report.loss_trials(s),
+        "lr_search_table": lambda f, s: report.lr_search_table(s),
     }
     full = {name: list(build(frame, selection).columns) for name, build in builders.items()}
     monkeypatch.setenv("ECODISTILL_RESULTS", str(tmp_path))
-    nothing = report.read_results(PROFILE)
+    nothing = report.read_current(PROFILE)
     for name, build in builders.items():
         assert list(build(nothing, None).columns) == full[name], name
-    empty_trials = report.lr_trials(None, PROFILE)
-    assert list(empty_trials.columns) == list(report.lr_trials(selection).columns)

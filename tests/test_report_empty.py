@@ -11,6 +11,7 @@ import pytest
 
 from ecodistill import plots, report
 from ecodistill.compressed_skill import compressed_skill
+from ecodistill.config import get_profile
 
 matplotlib.use("Agg")
 PROFILE = "cpu"
@@ -24,9 +25,16 @@ BUILDERS = {
     "student_table": (report.student_table, MATRIX),
     "paired_comparison": (report.paired_comparison, MATRIX),
     "alpha_sweep": (report.alpha_sweep, MATRIX),
-    "loss_ablation": (report.loss_ablation, MATRIX),
-    "lr_trials": (lambda frame: report.lr_trials(report.read_selection(PROFILE), PROFILE), MATRIX),
+    "loss_trials": (lambda frame: report.loss_trials(report.read_selection(PROFILE), PROFILE), MATRIX),
+    "lr_search_table": (lambda frame: report.lr_search_table(report.read_selection(PROFILE), PROFILE),
+                        MATRIX),
+    "trial_counts": (lambda frame: report.trial_counts(None, PROFILE), MATRIX),
+    "budget_check": (lambda frame: report.budget_check(frame, None, 6), MATRIX),
     "controls": (report.controls, MATRIX),
+    "contrasts": (report.contrasts, MATRIX),
+    "summary_table": (lambda frame: report.summary_table(report.student_table(frame),
+                                                         report.paired_comparison(frame)), MATRIX),
+    "scratch_teacher_search": (lambda frame: report.scratch_teacher_search(None, PROFILE), TEACHER),
     "biome_table": (lambda frame: report.biome_table(frame, "afno_s"), MATRIX),
     "headroom_table": (report.headroom_table, HEADROOM),
     "teacher_skill": (report.teacher_skill, TEACHER),
@@ -43,6 +51,8 @@ BUILDERS = {
     "reference_speedups": (lambda frame: report.reference_speedups(_timings()), "fourcastnet"),
     "arm64_table": (lambda frame: report.arm64_table(PROFILE), "scripts/arm64_check.sh cpu"),
     "pi_timings": (lambda frame: report.pi_timings(), "ecodistill.bench on a Pi"),
+    "current_compressed_skill": (lambda frame: report.current_compressed_skill(PROFILE),
+                                 f"python -m ecodistill compressed-skill --profile {PROFILE}"),
     "compressed_skill": (lambda frame: compressed_skill(PROFILE),
                          f"python -m ecodistill compressed-skill --profile {PROFILE}"),
 }
@@ -68,6 +78,9 @@ def test_builder_renders_an_empty_table_naming_the_command(frame, name):
     assert command in table.attrs["missing"]
     html = report.show(table).to_html()
     assert f"<caption>{table.attrs['missing']}</caption>" in html
+    shown = report.show_table(table, main=True)
+    assert table.attrs["missing"].replace("—", "") in shown._repr_html_().replace("—", "")
+    assert repr(shown) == table.attrs["missing"]
 
 
 def test_readable_views_of_empty_tables_keep_the_message(frame):
@@ -91,6 +104,9 @@ def test_text_and_numbers_without_results(frame):
     assert report.teacher_run_ids(None) == {}
     assert report.run_provenance(PROFILE, 0, {}, "cpu").endswith(TEACHER)
     assert report.host_text(PROFILE, "32x64", _timings()).startswith(f"no {PROFILE} timings yet")
+    head = report.headline(frame, get_profile(PROFILE))
+    assert head["verdict_sizes"].endswith(MATRIX) and "No student results" in head["abstract"]
+    assert head["findings_sizes"] == "- none" and "Limitations" not in head["limitations"]
     goals = report.speed_targets(PROFILE, report.timing_table(PROFILE, _timings()), _timings())
     assert goals["value"].iloc[0] == "n/a" and BENCH in goals["met"].iloc[0]
     assert report.int8_texts(report.int8_effect(_timings())) == ("n/a", "none")
@@ -110,7 +126,7 @@ def test_figures_draw_the_message(frame):
         assert command in _drawn_text(fig)
     empty_axes = {
         MATRIX: [(plots.alpha_sweep_plot, report.alpha_sweep(frame)),
-                 (plots.loss_ablation_plot, report.loss_ablation(frame)),
+                 (plots.loss_trials_plot, report.loss_trials(None, PROFILE)),
                  (plots.biome_panels, report.biome_table(frame, "afno_s"))],
         HEADROOM: [(plots.headroom_plot, report.headroom_table(frame))],
         BENCH: [(plots.pareto, report.timing_table(PROFILE, _timings()))],

@@ -70,13 +70,13 @@ def test_teacher_tables_use_the_record_only(store):
     record = _teachers()
     frame = report.teacher_frame(runs.read_runs(PROFILE), record)
     skill = report.teacher_skill(frame).set_index("model")
-    assert list(skill.index) == ["teacher (pretrained)", "teacher (scratch)",
+    assert list(skill.index) == ["teacher (adapted)", "teacher (scratch, tuned lr)",
                                  "baseline: climatology"]
     # the stale run's -5 is left out
-    assert skill.loc["teacher (pretrained)", "r2_anom_mean"] == pytest.approx(0.6)
-    assert skill.loc["teacher (pretrained)", "n_seeds"] == 1
+    assert skill.loc["teacher (adapted)", "r2_anom_mean"] == pytest.approx(0.6)
+    assert skill.loc["teacher (adapted)", "n_seeds"] == 1
     biomes = report.teacher_biomes(frame)
-    assert biomes.loc["desert", "teacher (scratch)"] == pytest.approx(0.1)
+    assert biomes.loc["desert", "teacher (scratch, tuned lr)"] == pytest.approx(0.1)
     head = report.teacher_headline(report.teacher_skill(frame))
     assert head["teacher_test_rmse_latw"] == pytest.approx(0.04)
     assert head["scratch_teacher_test_r2_anom"] == pytest.approx(0.4)

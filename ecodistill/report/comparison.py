@@ -1,6 +1,7 @@
 r"""Distilled vs from scratch (chapter 4): the student table, the seed-paired comparison, the
-selection on the validation years (alpha sweep, loss ablation, learning-rate trials), the
-controls, per-biome skill and error maps.
+controls and their paired contrasts (what the teacher adds beyond the distilled arm's other
+settings, extra years, denoising, label budgets), per-biome skill and error maps. What
+validation chose is :mod:`ecodistill.report.selection`.
 
 Reads the result rows of :func:`ecodistill.report.read_results`, the validation selection of
 :func:`ecodistill.report.read_selection` (``selection.json``) and, for :func:`error_maps`,
@@ -8,7 +9,7 @@ the stored ``results/<profile>/maps/<run_id>.npz``; nothing is trained or built,
 chapter re-renders from committed results in seconds. With nothing there yet, each builder
 returns a table with no rows whose ``attrs["missing"]`` names the command that makes them.
 
-The comparison protocol (DESIGN.md): test numbers come from the ``-final-`` runs only;
+The comparison protocol (chapter 4, "The protocol"): test numbers come from the ``-final-`` runs only;
 retained skill is :math:`(S_{student} - S_{clim}) / (S_{teacher} - S_{clim})` on the anomaly
 :math:`R^2` (:func:`ecodistill.evaluate.retained_skill`); the gap closed
 :math:`(e_{scratch} - e_{kd}) / (e_{scratch} - e_{teacher})` is reported only where the gap
@@ -19,6 +20,8 @@ the mean RMSE difference resamples seeds and test months (:mod:`ecodistill.stats
 Explained in book/generated/04_results.ipynb.
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -38,6 +41,7 @@ from .frames import (
     profile_of,
     students,
     teacher_means,
+    teacher_rows,
     wide,
 )
 from .text import no_results_message
@@ -45,9 +49,11 @@ from .text import no_results_message
 RATIOS = ["retained_skill", "r2_ratio", "params_ratio", "flops_ratio"]
 PAIR_COLUMNS = [*SIZE, "method", "alpha", "n_pairs", "rmse_scratch", "rmse_distilled",
                 "rmse_teacher", "diff", "wins", "p_value", "ci_low", "ci_high", "gap_closed",
-                "gap_reason"]
-CONTROL_KEYS = ["control", "condition", "init", "label_years"]
-SWEEP_COLUMNS = ["init", "method", "alpha", "lr_scale", "val_rmse", "n"]
+                "gap_reason", "r2_scratch", "r2_distilled", "r2_anom_scratch", "r2_anom_distilled",
+                "std_scratch", "std_distilled"]
+CONTROL_KEYS = ["control", "condition", "arm", "label_years"]
+CONTRAST_COLUMNS = ["contrast", "question", "label_years", "n_pairs", "rmse_base", "rmse_arm",
+                    "diff", "ci_low", "ci_high", "p_value", "wins"]
 
 
 def _missing(frame: pd.DataFrame) -> str:
@@ -79,7 +85,7 @@ def student_table(frame: pd.DataFrame) -> pd.DataFrame:
     parts = [aggregate(final, keys)]
     w = wide(frame)
     for init, label in (("pretrained", "teacher"), ("scratch", "teacher (scratch)")):
-        rows = w[(w["kind"] == "teacher") & (w["init"] == init)]
+        rows = teacher_rows(w, init)
         if not rows.empty:
             rows = rows.assign(student=label, method=rows["method"].iloc[0], alpha=np.nan)
             parts.append(aggregate(rows, keys))
@@ -115,6 +121,31 @@ def chosen_method(frame: pd.DataFrame, selection: dict | None = None) -> tuple[s
     return str(method), float(alpha)
 
 
+def paired_difference(frame: pd.DataFrame, base: pd.DataFrame, arm: pd.DataFrame,
+                      n_boot: int = 2000) -> dict:
+    """Seed-paired test-RMSE difference ``base − arm`` (positive: ``arm`` has the lower error).
+
+    ``base`` and ``arm`` are :func:`wide` rows with a ``seed`` column (one run per seed each).
+    Returns ``n_pairs, rmse_base, rmse_arm, diff, wins`` (seeds where ``arm`` is better),
+    ``p_value`` (two-sided Wilcoxon signed-rank), ``ci_low, ci_high`` (95% bootstrap over seeds
+    x test months of ``diff``; NaN without monthly rows) and the paired ``seeds``.
+    """
+    base, arm = base.drop_duplicates("seed").set_index("seed"), arm.drop_duplicates("seed").set_index("seed")
+    seeds = sorted(set(base.index) & set(arm.index))
+    nan = float("nan")
+    if not seeds:
+        return {"n_pairs": 0, "rmse_base": nan, "rmse_arm": nan, "diff": nan, "wins": 0,
+                "p_value": nan, "ci_low": nan, "ci_high": nan, "seeds": []}
+    a, b = base.loc[seeds, "rmse"].to_numpy(float), arm.loc[seeds, "rmse"].to_numpy(float)
+    test = stats.paired_test(b, a)  # a - b = base - arm
+    months = month_table(frame, base.loc[seeds, "run_id"]) - month_table(frame, arm.loc[seeds, "run_id"])
+    ci = (stats.bootstrap_ci(months.to_numpy(), n_boot=n_boot) if months.size
+          else {"low": nan, "high": nan})
+    return {"n_pairs": test["n"], "rmse_base": float(a.mean()), "rmse_arm": float(b.mean()),
+            "diff": test["mean_diff"], "wins": test["wins"], "p_value": test["p_value"],
+            "ci_low": ci["low"], "ci_high": ci["high"], "seeds": seeds}
+
+
 def paired_comparison(frame: pd.DataFrame, selection: dict | None = None,
                       n_boot: int = 2000) -> pd.DataFrame:
     """Scratch vs distilled at every student size, seed-paired.
@@ -124,7 +155,9 @@ def paired_comparison(frame: pd.DataFrame, selection: dict | None = None,
     seeds; > 0 means distillation helps), ``wins`` (seeds where distilled is better),
     ``p_value`` (two-sided Wilcoxon signed-rank), ``ci_low, ci_high`` (95% bootstrap over
     seeds x test months of the same difference; NaN without monthly rows), ``gap_closed``
-    and ``gap_reason`` (why it is NaN: no gap, or a gap within twice the scratch seed std).
+    and ``gap_reason`` (why it is NaN: no gap, or a gap within twice the scratch seed std),
+    the paired seeds' mean test ``r2_*`` and ``r2_anom_*`` of both arms, and the seed standard
+    deviation of the test RMSE of each arm (``std_scratch``, ``std_distilled``).
     """
     chosen = chosen_method(frame, selection)
     final = students(frame, "final")
@@ -135,152 +168,162 @@ def paired_comparison(frame: pd.DataFrame, selection: dict | None = None,
     teacher_rmse = float(teacher["rmse"]) if teacher is not None else np.nan
     out = []
     for size, rows in final.groupby(SIZE):
-        scratch = rows[rows["init"] == "scratch"].set_index("seed")
-        distilled = rows[(rows["method"] == method)
-                         & np.isclose(rows["alpha"], alpha)].set_index("seed")
-        seeds = sorted(set(scratch.index) & set(distilled.index))
-        if not seeds:
+        scratch = rows[rows["init"] == "scratch"]
+        distilled = rows[(rows["method"] == method) & np.isclose(rows["alpha"], alpha)]
+        pair = paired_difference(frame, scratch, distilled, n_boot)
+        if not pair["n_pairs"]:
             continue
-        scratch_rmse = scratch.loc[seeds, "rmse"].to_numpy(float)
-        distilled_rmse = distilled.loc[seeds, "rmse"].to_numpy(float)
-        test = stats.paired_test(distilled_rmse, scratch_rmse)  # b - a = scratch - distilled
-        spread = float(np.std(scratch_rmse, ddof=1)) if len(seeds) > 1 else None
-        gap, reason = evaluate.gap_closed(scratch_rmse, distilled_rmse, teacher_rmse, spread=spread)
+        seeds = pair.pop("seeds")
+        s_rows, d_rows = (r.drop_duplicates("seed").set_index("seed").loc[seeds] for r in (scratch, distilled))
+        spread = float(s_rows["rmse"].std(ddof=1)) if len(seeds) > 1 else None
+        gap, reason = evaluate.gap_closed(s_rows["rmse"].to_numpy(float), d_rows["rmse"].to_numpy(float),
+                                          teacher_rmse, spread=spread)
         if teacher is None:
             gap, reason = np.nan, "no teacher row"
-        months = (month_table(frame, scratch.loc[seeds, "run_id"])
-                  - month_table(frame, distilled.loc[seeds, "run_id"]))
-        ci = (stats.bootstrap_ci(months.to_numpy(), n_boot=n_boot) if months.size
-              else {"low": np.nan, "high": np.nan})
-        out.append(dict(zip(SIZE, size), method=method, alpha=alpha, n_pairs=test["n"],
-                        rmse_scratch=scratch_rmse.mean(), rmse_distilled=distilled_rmse.mean(),
-                        rmse_teacher=teacher_rmse, diff=test["mean_diff"], wins=test["wins"],
-                        p_value=test["p_value"], ci_low=ci["low"], ci_high=ci["high"],
-                        gap_closed=gap, gap_reason=reason))
+        extra = {f"{m}_{arm}": float(r[m].mean()) if m in r else np.nan
+                 for m in ("r2", "r2_anom") for arm, r in (("scratch", s_rows), ("distilled", d_rows))}
+        out.append(dict(zip(SIZE, size), method=method, alpha=alpha, n_pairs=pair["n_pairs"],
+                        rmse_scratch=pair["rmse_base"], rmse_distilled=pair["rmse_arm"],
+                        rmse_teacher=teacher_rmse, diff=pair["diff"], wins=pair["wins"],
+                        p_value=pair["p_value"], ci_low=pair["ci_low"], ci_high=pair["ci_high"],
+                        gap_closed=gap, gap_reason=reason, **extra,
+                        std_scratch=float(s_rows["rmse"].std(ddof=1)) if len(seeds) > 1 else np.nan,
+                        std_distilled=float(d_rows["rmse"].std(ddof=1)) if len(seeds) > 1 else np.nan))
     if not out:
         return empty_table(PAIR_COLUMNS, _missing(frame))
-    table = pd.DataFrame(out).sort_values(["family", "n_params"], ascending=[True, False])
+    table = pd.DataFrame(out, columns=PAIR_COLUMNS).sort_values(["family", "n_params"], ascending=[True, False])
     return labelled(table.reset_index(drop=True), _missing(frame))
 
 
-def _tune(frame: pd.DataFrame) -> pd.DataFrame:
-    return students(frame, "tune", split="val")
+def _control_rows(frame: pd.DataFrame, selection: dict | None) -> dict[str, pd.DataFrame]:
+    """:func:`wide` rows of the headline-size runs by role: ``scratch``, ``distilled``
+    (final), ``alpha0``, ``noextra``, ``noisefree``, and per label budget N ``scratch@N``,
+    ``distilled@N`` (teacher of all labels) and ``same@N`` (teacher of the same N years)."""
+    w = wide(frame)
+    w = w[(w["kind"] == "student") & (w["method"] != "headroom")]
+    special = w[w["tag"].isin(["noisefree", "noextra", "alpha0"]) | w["tag"].str.startswith("budget")]
+    special = special[special["tag"] != "budget2x"]
+    if special.empty:
+        return {}
+    student = (selection or {}).get("student") or special["student"].iloc[0]
+    w = w[w["student"] == student]
+    chosen = chosen_method(frame, selection)
+    kd = w[(w["init"] == "distilled") & ((w["method"] == chosen[0]) if chosen else True)]
+    scratch = w[w["init"] == "scratch"]
+    roles = {"scratch": scratch[scratch["tag"] == "final"],
+             "distilled": kd[(kd["tag"] == "final") & (np.isclose(kd["alpha"], chosen[1]) if chosen else True)],
+             "alpha0": kd[kd["tag"] == "alpha0"], "noextra": kd[kd["tag"] == "noextra"],
+             "noisefree": scratch[scratch["tag"] == "noisefree"]}
+    for tag in sorted(set(w["tag"]) - {"budget2x"}):
+        m = re.fullmatch(r"budget(\d+)(teacher\d+)?", tag)
+        if not m:
+            continue
+        years, same = int(m.group(1)), bool(m.group(2))
+        roles[f"{'same' if same else 'distilled'}@{years}"] = kd[kd["tag"] == tag]
+        if not same:
+            roles[f"scratch@{years}"] = scratch[scratch["tag"] == tag]
+    return {k: v for k, v in roles.items() if not v.empty}
 
 
-def alpha_sweep(frame: pd.DataFrame, selection: dict | None = None) -> pd.DataFrame:
-    """Validation RMSE of the MSE output loss vs alpha, and the scratch trials (``-tune-`` runs).
-
-    Columns: ``init, method, alpha, lr_scale`` (scratch trials, from ``selection``),
-    ``val_rmse, n``. The scratch row with the lowest ``val_rmse`` is the equal-budget
-    scratch reference.
-    """
-    tune = _tune(frame)
-    if tune.empty:
-        return empty_table(SWEEP_COLUMNS, _missing(frame))
-    lr = {t["run_id"]: t["lr_scale"] for t in (selection or {}).get("trials", [])}
-    distilled = tune[tune["method"].str.startswith("kd-mse-")]
-    scratch = tune[tune["init"] == "scratch"].assign(lr_scale=lambda x: x["run_id"].map(lr))
-    parts = [distilled.groupby(["init", "method", "alpha"])["rmse"].agg(["mean", "count"])
-             .reset_index(),
-             scratch.groupby(["init", "method", "run_id"], dropna=False)
-             .agg(alpha=("alpha", "first"), lr_scale=("lr_scale", "first"),
-                  mean=("rmse", "mean"), count=("rmse", "count"))
-             .reset_index().drop(columns="run_id")]
-    out = pd.concat(parts, ignore_index=True).rename(columns={"mean": "val_rmse", "count": "n"})
-    out = out[SWEEP_COLUMNS].sort_values(["init", "alpha", "lr_scale"]).reset_index(drop=True)
-    return labelled(out, _missing(frame))
+def years_text(n: int, word: str = "label") -> str:
+    """``1 label year`` / ``3 label years``."""
+    return f"{n} {word} year{'' if n == 1 else 's'}"
 
 
-def loss_ablation(frame: pd.DataFrame, selection: dict | None = None) -> pd.DataFrame:
-    """Validation RMSE per distillation loss at the chosen alpha, plus the best scratch trial.
-
-    The alpha is ``selection["alpha"]`` or, without a selection, the best one of the sweep.
-    Columns: ``method, alpha, val_rmse, n, chosen`` (the loss validation picked).
-    """
-    sweep = alpha_sweep(frame, selection)
-    if not (sweep["init"] == "distilled").any():
-        return empty_table(["method", "alpha", "val_rmse", "n", "chosen"], _missing(frame))
-    swept = sweep[sweep["init"] == "distilled"]
-    alpha = (selection["alpha"] if selection
-             else float(swept.loc[swept["val_rmse"].idxmin(), "alpha"]))
-    tune = _tune(frame)
-    distilled = tune[(tune["init"] == "distilled") & np.isclose(tune["alpha"], alpha)]
-    out = distilled.groupby(["method", "alpha"])["rmse"].agg(["mean", "count"]).reset_index()
-    scratch = sweep[sweep["init"] == "scratch"]
-    if not scratch.empty:
-        best = scratch.loc[scratch["val_rmse"].idxmin()]
-        out.loc[len(out)] = ["scratch (best lr)", np.nan, best["val_rmse"], best["n"]]
-    out = out.rename(columns={"mean": "val_rmse", "count": "n"})
-    pick = (f"kd-{selection['loss']}-" if selection
-            else out.loc[out["val_rmse"].idxmin(), "method"])
-    out["chosen"] = out["method"].str.startswith(pick) & out["alpha"].notna()
-    return labelled(out.sort_values("val_rmse").reset_index(drop=True), _missing(frame))
-
-
-def lr_trials(selection: dict | None, profile: str | None = None) -> pd.DataFrame:
-    """Every learning-rate trial of both arms at their selected setting, from ``selection``.
-
-    Distilled: the chosen (loss, alpha) at the profile's learning rate and at the refinement
-    multipliers; scratch: its log-spaced grid and its refinement around the grid's best.
-    Columns: ``arm, lr_scale, val_rmse, stage, chosen``. ``profile`` only names the command
-    in the message of an empty table.
-    """
-    columns = ["arm", "lr_scale", "val_rmse", "stage", "chosen"]
-    trials = pd.DataFrame((selection or {}).get("trials", []))
-    missing = no_results_message(profile or profile_of(trials))
-    if selection and "stage" not in trials:
-        missing = f"the validation selection records no learning-rate trials; {missing}"
-    if trials.empty or "stage" not in trials:
-        return empty_table(columns, missing)
-    distilled = trials[(trials["mode"] != "scratch") & (trials["loss"] == selection["loss"])
-                       & np.isclose(trials["alpha"], selection["alpha"])]
-    distilled = distilled[(distilled["stage"] == "lr-refine")
-                          | np.isclose(distilled["lr_scale"], 1.0)].drop_duplicates("lr_scale")
-    scratch = trials[trials["mode"] == "scratch"]
-    out = pd.concat([distilled.assign(arm="distilled"), scratch.assign(arm="scratch")],
-                    ignore_index=True)
-    picked = {"distilled": selection.get("kd_lr_scale", 1.0),
-              "scratch": selection.get("scratch_lr_scale")}
-    out["chosen"] = [np.isclose(v, picked[arm]) for arm, v in zip(out["arm"], out["lr_scale"])]
-    return labelled(out[columns].sort_values(["arm", "lr_scale"]).reset_index(drop=True), missing)
+#: Rows of the controls table: role -> (control, condition, arm).
+CONTROL_ROLES = {
+    "scratch": ("arms", "scratch: its own truth loss and learning rate", "scratch"),
+    "distilled": ("arms", "distilled: the selected loss, alpha and learning rate", "distilled"),
+    "alpha0": ("teacher-free", "the distilled arm's settings with alpha 0 and no extra years",
+               "teacher-free"),
+    "noextra": ("extra years", "distilled without the teacher-labelled extra years", "distilled"),
+    "noisefree": ("noise", "scratch on noise-free, gap-free targets", "scratch"),
+}
+BUDGET_ARMS = {"scratch": "scratch", "distilled": "distilled, all-label teacher",
+               "same": "distilled, same-label teacher"}
 
 
 def controls(frame: pd.DataFrame, selection: dict | None = None) -> pd.DataFrame:
-    """The protocol's controls at the student they were run for, on the test years.
+    """The protocol's controls at the student they were run for (the headline size), test
+    years, mean ± std over seeds.
 
-    ``control`` is ``noise`` (scratch on noise-free targets vs scratch vs distilled),
-    ``extra`` (distilled with vs without teacher-labelled extra years) or ``budget``
-    (scratch and distilled with 1, 3, 10 labelled years; ``label_years`` NaN = all years).
-    Columns: ``control, condition, init, label_years, n_seeds, rmse_mean, rmse_std,
+    ``control`` is ``arms`` (the two reported arms), ``teacher-free`` (the distilled arm's
+    settings with alpha 0 and no extra years: what it gets is not a distillation gain),
+    ``extra years`` (distilled without the teacher-labelled extra years), ``noise`` (scratch on
+    the simulator's noise-free targets) or ``budget`` (1, 3, 10 and all labelled years; ``arm``
+    ``scratch``, ``distilled, all-label teacher`` or ``distilled, same-label teacher``;
+    ``label_years`` NaN = all years).
+    Columns: ``control, condition, arm, label_years, n_seeds, rmse_mean, rmse_std,
     r2_anom_mean, r2_anom_std``.
     """
     metrics = ("rmse", "r2_anom")
     empty = empty_table(aggregate_columns(CONTROL_KEYS, metrics), _missing(frame))
-    w = wide(frame)
-    w = w[(w["kind"] == "student") & (w["method"] != "headroom")]
-    special = w[w["tag"].isin(["noisefree", "noextra"]) | w["tag"].str.startswith("budget")]
-    if special.empty:
+    roles = _control_rows(frame, selection)
+    if not roles:
         return empty
-    w = w[w["student"] == special["student"].iloc[0]]
-    chosen = chosen_method(frame, selection)
-    w = w[(w["init"] == "scratch") | ((w["method"] == chosen[0]) if chosen else True)]
-    w = w.assign(label_years=w["label_years"].where(w["label_years"] > 0, np.nan))
-    final, noisefree = w[w["tag"] == "final"], w[w["tag"] == "noisefree"]
-    distilled = final[final["init"] == "distilled"]
-    groups = [("noise", "scratch, noise-free targets", noisefree),
-              ("noise", "scratch", final[final["init"] == "scratch"]),
-              ("noise", "distilled", distilled),
-              ("extra", "distilled, with extra years", distilled),
-              ("extra", "distilled, no extra years", w[w["tag"] == "noextra"])]
-    budget = pd.concat([w[w["tag"].str.startswith("budget")], final])
-    for (init, years), rows in budget.groupby(["init", "label_years"], dropna=False):
-        label = "all" if np.isnan(years) else int(years)
-        groups.append(("budget", f"{init}, {label} label years", rows))
-    parts = [aggregate(rows.assign(control=control, condition=condition), CONTROL_KEYS, metrics)
-             for control, condition, rows in groups if not rows.empty]
-    if not parts:
-        return empty
-    return labelled(pd.concat(parts, ignore_index=True), _missing(frame))
+    groups = [(*CONTROL_ROLES[role], np.nan, rows) for role, rows in roles.items() if role in CONTROL_ROLES]
+    for role, rows in roles.items():
+        if "@" in role:
+            kind, years = role.split("@")
+            groups.append(("budget", f"{years_text(int(years))}: {BUDGET_ARMS[kind]}", BUDGET_ARMS[kind],
+                           float(years), rows))
+    for kind in ("scratch", "distilled"):
+        if kind in roles and any(r.startswith(f"{kind}@") for r in roles):
+            groups.append(("budget", f"all label years: {BUDGET_ARMS[kind]}", BUDGET_ARMS[kind], np.nan,
+                           roles[kind]))
+    parts = [aggregate(rows.assign(control=control, condition=condition, arm=arm, label_years=years),
+                       CONTROL_KEYS, metrics)
+             for control, condition, arm, years, rows in groups]
+    out = pd.concat(parts, ignore_index=True)
+    order = {"arms": 0, "teacher-free": 1, "extra years": 2, "noise": 3, "budget": 4}
+    out = out.assign(_o=out["control"].map(order), _y=out["label_years"].fillna(1e9))
+    out = out.sort_values(["_o", "_y", "arm"], kind="stable").drop(columns=["_o", "_y"])
+    return labelled(out.reset_index(drop=True), _missing(frame))
+
+
+#: The paired contrasts of the controls: (name, base role, arm role, question it answers).
+CONTRASTS = [
+    ("distilled vs scratch", "scratch", "distilled",
+     "does the distilled arm beat the scratch arm, each with its own tuned settings?"),
+    ("distilled vs teacher-free twin", "alpha0", "distilled",
+     "what does the teacher add beyond the distilled arm's other settings?"),
+    ("teacher-free twin vs scratch", "scratch", "alpha0",
+     "what do the distilled arm's settings give without any teacher?"),
+    ("extra years", "noextra", "distilled",
+     "what do the teacher-labelled extra years add?"),
+    ("distilled vs noise-free scratch", "noisefree", "distilled",
+     "does distillation do better than scratch trained on clean targets?"),
+]
+
+
+def contrasts(frame: pd.DataFrame, selection: dict | None = None, n_boot: int = 2000) -> pd.DataFrame:
+    """Seed-paired test-RMSE contrasts of the controls (:data:`CONTRASTS`, then per label
+    budget N: distilled from the all-label teacher vs scratch, and from the same-label teacher
+    vs scratch), each with the question it answers.
+
+    ``diff`` = RMSE of the base − RMSE of the arm (positive: the arm is better), with its 95%
+    bootstrap interval over seeds x test months, the Wilcoxon p and ``wins`` (seeds where the
+    arm is better). Columns: :data:`CONTRAST_COLUMNS`.
+    """
+    roles = _control_rows(frame, selection)
+    if not roles:
+        return empty_table(CONTRAST_COLUMNS, _missing(frame))
+    todo = [(name, base, arm, question, np.nan) for name, base, arm, question in CONTRASTS]
+    budgets = sorted({int(r.split("@")[1]) for r in roles if "@" in r})
+    for n in budgets:
+        todo.append((f"{years_text(n)}: all-label teacher", f"scratch@{n}", f"distilled@{n}",
+                     f"with {years_text(n, 'labelled')}, does a teacher trained on all labels help?", float(n)))
+        todo.append((f"{years_text(n)}: same-label teacher", f"scratch@{n}", f"same@{n}",
+                     f"with {years_text(n, 'labelled')}, does a teacher that saw only those labels help?",
+                     float(n)))
+    rows = []
+    for name, base, arm, question, years in todo:
+        if base in roles and arm in roles:
+            pair = paired_difference(frame, roles[base], roles[arm], n_boot)
+            pair.pop("seeds")
+            if pair["n_pairs"]:
+                rows.append({"contrast": name, "question": question, "label_years": years, **pair})
+    return labelled(pd.DataFrame(rows, columns=CONTRAST_COLUMNS), _missing(frame))
 
 
 def biome_table(frame: pd.DataFrame, student: str, selection: dict | None = None) -> pd.DataFrame:

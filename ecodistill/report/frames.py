@@ -35,6 +35,60 @@ def read_results(profile: str, **where) -> pd.DataFrame:
     return frame
 
 
+def teacher_ids(record: dict | None) -> dict[str, str]:
+    """``label -> run_id`` of every teacher in the teacher record (``teacher.json``): the
+    adapted teacher, the from-scratch teachers (tuned learning rate, twice the steps, every
+    learning-rate trial) and the label-budget teachers ({} without a record)."""
+    if not record:
+        return {}
+    out: dict[str, str | None] = {"adapted": record.get("run_id"), "scratch": record.get("scratch_run_id"),
+           "scratch, 2x steps": record.get("scratch_long_run_id")}
+    out.update({f"scratch, lr x{lr}": rid for lr, rid in record.get("scratch_trials", {}).items()})
+    out.update({f"adapted, {years} label year{'' if str(years) == '1' else 's'}": rid
+                for years, rid in record.get("label_budget_run_ids", {}).items()})
+    return {label: rid for label, rid in out.items() if rid}
+
+
+def current(frame: pd.DataFrame, record: dict | None) -> pd.DataFrame:
+    """The NDVI rows of the current protocol: the teacher record's dataset, teachers of the
+    record only, students that learned from (or, scratch, were scored against) one of its
+    teachers, and headroom runs of the tuned form (``headroom-<size>-tune|final-<hash>``).
+
+    Runs of an older protocol or dataset that still sit in ``results/<profile>/runs`` (they
+    are removed later) never mix in. Rows of other targets (FLUXNET) pass unchanged. Empty
+    NDVI rows without a record. Keeps ``attrs`` (the profile).
+    """
+    ndvi = frame["target"] == "ndvi"
+    if not record:
+        out = frame[~ndvi]
+    else:
+        ids = set(teacher_ids(record).values())
+        rows = frame[ndvi & (frame["dataset_hash"].astype(str) == str(record.get("dataset_hash")))]
+        run_id = rows["run_id"].astype(str)
+        keep = ((rows["kind"] == "baseline")
+                | ((rows["kind"] == "teacher") & run_id.isin(ids))
+                | ((rows["method"] == "headroom") & run_id.str.contains(r"-(?:tune|final)-[0-9a-f]+$"))
+                | ((rows["kind"] == "student") & (rows["method"] != "headroom")
+                   & rows["teacher_run_id"].astype(str).isin(ids)))
+        kept = rows[keep]
+        roles = {}
+        for label, rid in reversed(list(teacher_ids(record).items())):  # first label wins
+            roles[rid] = label
+        kept = kept.assign(teacher_role=kept["run_id"].map(roles).where(kept["kind"] == "teacher", ""))
+        out = pd.concat([kept, frame[~ndvi]])
+    out = out.reset_index(drop=True)
+    out.attrs = dict(frame.attrs)
+    return out
+
+
+def read_current(profile: str, record: dict | None = None) -> pd.DataFrame:
+    """:func:`read_results` limited to the current protocol (:func:`current`), the teacher
+    record read from ``results/<profile>/teacher/teacher.json`` unless given."""
+    from ..teacher import teacher_record
+
+    return current(read_results(profile), record if record is not None else teacher_record(profile))
+
+
 def profile_of(frame: pd.DataFrame) -> str:
     """The profile a frame was read for (:func:`read_results`), or ``<profile>``."""
     return str(frame.attrs.get("profile", UNKNOWN_PROFILE))
@@ -85,7 +139,8 @@ def wide(frame: pd.DataFrame, split: str = "test", region: str = "global") -> pd
     if rows.empty:
         return pd.DataFrame(columns=["run_id", "student", "tag", *META])
     values = rows.pivot_table(index="run_id", columns="metric", values="value", aggfunc="first")
-    out = rows.drop_duplicates("run_id").set_index("run_id")[META].join(values).reset_index()
+    meta = META + [c for c in ("teacher_role",) if c in rows]
+    out = rows.drop_duplicates("run_id").set_index("run_id")[meta].join(values).reset_index()
     parsed = out["run_id"].map(parse_run_id)
     out.insert(1, "student", parsed.str[0])
     out.insert(2, "tag", parsed.str[1])
@@ -100,11 +155,20 @@ def students(frame: pd.DataFrame, tag: str, split: str = "test",
     return w[(w["kind"] == "student") & (w["method"] != "headroom") & (w["tag"] == tag)]
 
 
+def teacher_rows(w: pd.DataFrame, init: str = "pretrained") -> pd.DataFrame:
+    """The :func:`wide` rows of the adapted (``pretrained``) or the tuned from-scratch
+    (``scratch``) teacher: by the teacher record's role where :func:`current` marked it (so
+    label-budget teachers and the other learning-rate trials stay out), else by ``init``."""
+    rows = w[(w["kind"] == "teacher") & (w["init"] == init)]
+    if "teacher_role" in rows and rows["teacher_role"].astype(str).str.len().gt(0).any():
+        rows = rows[rows["teacher_role"] == {"pretrained": "adapted", "scratch": "scratch"}[init]]
+    return rows
+
+
 def teacher_means(frame: pd.DataFrame, init: str = "pretrained", split: str = "test",
                   region: str = "global") -> pd.Series | None:
     """Mean over seeds of the teacher's metrics (None when there is no such teacher row)."""
-    w = wide(frame, split, region)
-    rows = w[(w["kind"] == "teacher") & (w["init"] == init)]
+    rows = teacher_rows(wide(frame, split, region), init)
     return None if rows.empty else rows.mean(numeric_only=True)
 
 

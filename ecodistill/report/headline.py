@@ -1,9 +1,11 @@
-"""The abstract's numbers: chapter 4's headline figures and verdict sentences, glued by
-book/generated/04_results.ipynb and quoted in book/intro.md and book/conclusions.md.
+"""The abstract's numbers and texts: chapter 4's headline figures, verdict sentences and the
+findings (:mod:`ecodistill.report.findings`), glued by book/generated/04_results.ipynb and
+pasted into book/intro.md (the abstract) and book/conclusions.md.
 
 Reads nothing itself: it takes the result rows, the validation selection and, to save
-recomputing them, chapter 4's :func:`~ecodistill.report.student_table` and
-:func:`~ecodistill.report.paired_comparison`.
+recomputing them, chapter 4's :func:`~ecodistill.report.student_table`,
+:func:`~ecodistill.report.paired_comparison` and :func:`~ecodistill.report.contrasts`, and
+chapter 5's :func:`~ecodistill.report.timing_table`.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .comparison import paired_comparison, student_table
-from .frames import students
+from .frames import climatology_skill, students
 from .text import no_results_message, pct, provenance_text, target_check
 
 NUMBERS = ("compression_params", "compression_flops", "student_params", "student_mb",
@@ -23,46 +25,83 @@ NUMBERS = ("compression_params", "compression_flops", "student_params", "student
 
 
 def selection_text(selection: dict | None) -> str:
-    """What validation chose (alpha, loss, learning rates) and from how many trials."""
+    """What validation chose for each arm (loss, alpha, learning rate per family) and from how
+    many trials."""
     if not selection:
         return "no validation selection recorded"
-    lr = (f", learning rate x{selection['kd_lr_scale']:.3g} "
-          f"(scratch: x{selection['scratch_lr_scale']:.3g})" if "kd_lr_scale" in selection else "")
-    return (f"alpha = {selection['alpha']:g} with the {selection['loss']} loss{lr}, chosen on the "
-            f"validation years from {selection['n_trials_each']} trials (scratch: the same number)")
+    lr = selection.get("lr_by_family", {})
+    rates = "; ".join(f"{family} x{arms.get('distilled', float('nan')):g} / x{arms.get('scratch', float('nan')):g}"
+                      for family, arms in lr.items())
+    counts = selection.get("n_trials_each", {})
+    trials = (f"{counts.get('distilled')} validation trials for the distilled arm and "
+              f"{counts.get('scratch')} for the scratch arm" if isinstance(counts, dict)
+              else f"{counts} validation trials per arm")
+    return (f"the distilled arm uses the {selection['loss']} loss with alpha = {selection['alpha']:g}, "
+            f"the scratch arm the {selection.get('scratch_loss', 'mse')} loss; learning-rate multiples "
+            f"(distilled / scratch) per family: {rates or 'not searched'}; chosen from {trials} at the "
+            f"headline size")
 
 
 def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
              hardware: str = "unknown", n_boot: int = 2000, table: pd.DataFrame | None = None,
-             pairs: pd.DataFrame | None = None) -> dict[str, Any]:
-    """The abstract's numbers (plain floats, NaN when absent) and verdict sentences (str),
-    at the profile's ``headline_student``, for :func:`myst_nb.glue`.
+             pairs: pd.DataFrame | None = None, contrasts_table: pd.DataFrame | None = None,
+             timing: pd.DataFrame | None = None, record: dict | None = None) -> dict[str, Any]:
+    """The abstract's numbers (plain floats, NaN when absent), verdict sentences (str) and
+    findings (Markdown), at the profile's ``headline_student``, for :func:`myst_nb.glue`.
 
     Every verdict is a sentence computed from the numbers, so the prose quoting it reads
-    correctly whichever way the results come out. ``table`` and ``pairs`` (the outputs of
-    :func:`student_table` and :func:`paired_comparison` for the same frame) save recomputing
-    them. Keys: see the chapter's glue table.
+    correctly whichever way the results come out. ``table``, ``pairs``, ``contrasts_table``
+    (outputs of :func:`student_table`, :func:`paired_comparison`, :func:`contrasts` for the same
+    frame) save recomputing them; ``timing`` (:func:`timing_table`) adds latency.
     """
+    from . import findings
+    from .comparison import contrasts
+    from .summary import summary_numbers
+
     profile, student = cfg.profile, cfg.headline_student
     none = no_results_message(profile)
     out: dict[str, Any] = dict.fromkeys(NUMBERS, float("nan"))
+    table = student_table(frame) if table is None else table
+    pairs = paired_comparison(frame, selection, n_boot) if pairs is None else pairs
+    contrasts_table = contrasts(frame, selection, n_boot) if contrasts_table is None else contrasts_table
+    numbers = summary_numbers(table, pairs, timing) if len(pairs) else summary_numbers(table, pairs.iloc[0:0])
+    teacher_rows = table[table["student"] == "teacher"] if "student" in table else table.iloc[0:0]
+    teacher_params = float(teacher_rows["n_params"].iloc[0]) if len(teacher_rows) else float("nan")
+    final = students(frame, "final")
+    n_seeds = int(final["seed"].nunique()) if len(final) else 0
+    s_clim, _ = climatology_skill(frame)
+    all_years = cfg.data.train_years[1] - cfg.data.train_years[0] + 1
     out.update(profile=profile, hardware=hardware, headline_student=student,
                provenance=provenance_text(profile, [], hardware), verdict_sizes=none,
                gap_closed_text=none, retained_text=none, target_text=none,
-               selection_text=selection_text(selection))
-    table = student_table(frame) if table is None else table
-    pairs = paired_comparison(frame, selection, n_boot) if pairs is None else pairs
+               selection_text=selection_text(selection), teacher_params=teacher_params,
+               profile_note=findings.profile_note(profile, teacher_params),
+               abstract=findings.abstract(profile, cfg, numbers, contrasts_table, teacher_params, n_seeds),
+               findings_sizes=findings.bullets(findings.size_findings(numbers)),
+               findings_spread=findings.bullets(findings.spread_findings(pairs) if len(pairs) else []),
+               findings_controls=findings.bullets(findings.control_findings(contrasts_table, student)),
+               findings_budget=findings.bullets(findings.budget_findings(contrasts_table, all_years)),
+               finding_speed=findings.speed_finding(numbers),
+               retained_finding=findings.retained_finding(table, student, s_clim) or none,
+               limitations=findings.bullets(findings.limitations(profile, cfg, record, teacher_params)))
     if table.empty or pairs.empty:
         return out
     better, sure = int((pairs["diff"] > 0).sum()), int((pairs["ci_low"] > 0).sum())
+    worse = int((pairs["ci_high"] < 0).sum())
     out["verdict_sizes"] = (f"distilled students have a lower mean test RMSE than scratch at "
-                            f"{better} of {len(pairs)} student sizes, with the 95% interval of the "
-                            f"difference above zero at {sure}")
+                            f"{better} of {len(pairs)} student sizes; the 95% interval of the "
+                            f"difference lies above zero at {sure} and below zero at {worse}")
+    teacher_skill = (float(teacher_rows["r2_anom_mean"].iloc[0]) - s_clim) if len(teacher_rows) else np.nan
     checks = target_check(table, pairs["method"].iloc[0])
-    out["target_text"] = (f"{int(checks['keeps_anom'].sum())} of {len(checks)} distilled students "
-                          "within that size keep at least 90% of the teacher's anomaly skill above "
-                          "climatology" if len(checks)
-                          else "no distilled student at this profile is that small")
+    if not (np.isfinite(teacher_skill) and teacher_skill >= findings.MIN_TEACHER_SKILL):
+        out["target_text"] = ("not judged: the teacher's anomaly skill above climatology is too small "
+                              "for retained skill to be a meaningful ratio")
+    else:
+        out["target_text"] = (f"{int(checks['keeps_anom'].sum())} of {len(checks)} distilled students "
+                              "within that size keep at least 90% of the teacher's anomaly skill above "
+                              "climatology" if len(checks)
+                              else "no distilled student at this profile is that small")
+    out["retained_text"] = out["retained_finding"]
     pair = pairs[pairs["student"] == student]
     mine = table[table["student"] == student]
     distilled = mine[mine["init"] == "distilled"]
@@ -71,14 +110,12 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
     if pair.empty or distilled.empty or scratch.empty:
         return out
     pair, distilled, scratch = pair.iloc[0], distilled.iloc[0], scratch.iloc[0]
-    final = students(frame, "final")
     seeds = sorted(int(s) for s in final[final["student"] == student]["seed"].unique())
     out.update(
         compression_params=float(distilled["params_ratio"]),
         compression_flops=float(distilled["flops_ratio"]),
         student_params=float(distilled["n_params"]),
         student_mb=float(distilled["n_params"]) * 4 / 1e6,
-        teacher_params=float(distilled["n_params"] * distilled["params_ratio"]),
         retained_skill=float(distilled["retained_skill"]),
         retained_skill_scratch=float(scratch["retained_skill"]),
         r2_ratio=float(distilled["r2_ratio"]), gap_closed=float(pair["gap_closed"]),
@@ -87,17 +124,12 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
         rmse_diff_low=float(pair["ci_low"]), rmse_diff_high=float(pair["ci_high"]),
         p_value=float(pair["p_value"]), n_seeds=float(len(seeds)),
         provenance=provenance_text(profile, seeds, hardware))
-    if np.isfinite(pair["gap_closed"]):
+    if np.isfinite(pair["gap_closed"]) and pair["gap_closed"] < 0:
+        out["gap_closed_text"] = (f"distillation does not close the scratch-to-teacher test-RMSE gap at "
+                                  f"{student}: the distilled student's RMSE is the higher one")
+    elif np.isfinite(pair["gap_closed"]):
         out["gap_closed_text"] = (f"distillation closes {pct(pair['gap_closed'])} of the "
                                   f"scratch-to-teacher test-RMSE gap at {student}")
     else:
         out["gap_closed_text"] = f"the gap closed at {student} is not reported: {pair['gap_reason']}"
-    retained = distilled["retained_skill"]
-    if np.isfinite(retained):
-        out["retained_text"] = (f"the distilled {student} keeps {pct(retained)} of the teacher's "
-                                f"anomaly skill above climatology (scratch: "
-                                f"{pct(scratch['retained_skill'])})")
-    else:
-        out["retained_text"] = ("retained skill is undefined: the teacher has no anomaly skill "
-                                "above climatology")
     return out

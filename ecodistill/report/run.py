@@ -149,3 +149,38 @@ def run_headline(skill: pd.DataFrame | None, fidelity_test: pd.Series | None, co
                                   f"{relation} the scratch student's, from one seed (chapter 4 "
                                   "tests such differences over seeds)")
     return out
+
+
+def find_run(profile: str, name: str, dcfg: Any, seed: int, lr: float,
+             record: dict | None) -> str:
+    """The id of a recorded run named ``name`` (e.g. ``scratch-afno_s-final``) with the
+    objective ``dcfg``, ``seed``, learning rate ``lr``, the noisy NDVI target, on the teacher
+    record's dataset and teacher; ``""`` when there is none. Reads the run configs only (no
+    dataset, no training), so chapters at ``cpu``/``full`` can show a run without its workspace.
+    """
+    from dataclasses import asdict
+
+    if not record:
+        return ""
+    want = asdict(dcfg)
+    for path in sorted(runs.runs_dir(profile).glob(f"{name}-*.json")):
+        try:
+            config = runs.read_run_config(profile, path.stem)
+        except (FileNotFoundError, ValueError):
+            continue
+        if (config.get("distill") == want and config.get("seed") == seed
+                and config.get("target") == "ndvi" and config.get("dataset_hash") == record.get("dataset_hash")
+                and (config.get("teacher") or {}).get("run_id") == record.get("run_id")
+                and np.isclose(float(config.get("train", {}).get("lr", np.nan)), lr)):
+            return path.stem
+    return ""
+
+
+def demo_command(profile: str, student: str, dcfg: Any, seed: int, lr_scale: float, tag: str) -> str:
+    """The ``python -m ecodistill distill`` command that records a chapter-3 run."""
+    setting = ("--mode scratch" if dcfg.mode == "scratch"
+               else f"--mode {dcfg.mode} --loss {dcfg.loss} --alpha {dcfg.alpha:g}")
+    if dcfg.mode == "scratch":
+        setting += f" --loss {dcfg.loss}"
+    return (f"python -m ecodistill distill --profile {profile} --student {student} {setting} "
+            f"--lr-scale {lr_scale:g} --seed {seed} --tag {tag}")

@@ -17,7 +17,16 @@ import numpy as np
 import pandas as pd
 
 from ..utils import results_dir
-from .frames import aggregate, aggregate_columns, empty_table, labelled, profile_of, wide
+from .frames import (
+    aggregate,
+    aggregate_columns,
+    current,
+    empty_table,
+    labelled,
+    profile_of,
+    teacher_ids,
+    wide,
+)
 from .text import no_headroom_message, no_teacher_message, provenance_text
 
 TEACHER_METRICS = ("r2", "r2_anom", "rmse", "rmse_latw")
@@ -33,14 +42,30 @@ def teacher_predictions_ready(profile: str) -> bool:
 
 
 def teacher_frame(frame: pd.DataFrame, record: dict | None) -> pd.DataFrame:
-    """The rows on the teacher record's dataset (``teacher.json``), with teacher rows limited
-    to the record's two runs (adapted and from scratch): stale teacher runs of an older
-    configuration or dataset never mix in. Empty without a record."""
-    if not record:
-        return frame.iloc[0:0]
-    rows = frame[frame["dataset_hash"].astype(str) == str(record.get("dataset_hash"))]
-    ids = {record.get("run_id"), record.get("scratch_run_id")} - {None}
-    return rows[(rows["kind"] != "teacher") | rows["run_id"].isin(ids)].reset_index(drop=True)
+    """The rows of the current protocol on the teacher record's dataset (``teacher.json``;
+    :func:`ecodistill.report.current`): teacher rows limited to the record's runs, so stale
+    teacher runs of an older configuration or dataset never mix in. Empty without a record."""
+    out = current(frame, record)
+    return out[out["target"] == "ndvi"].reset_index(drop=True) if len(out) else out
+
+
+#: How each teacher of the record is named in tables and figures (keys of :func:`teacher_ids`).
+TEACHER_MODELS = {"adapted": "teacher (adapted)", "scratch": "teacher (scratch, tuned lr)",
+                  "scratch, 2x steps": "teacher (scratch, tuned lr, 2x steps)"}
+
+
+def teacher_models(record: dict | None) -> dict[str, str]:
+    """``run_id -> model name`` of the teachers a chapter shows: the adapted teacher, the
+    from-scratch teacher at its searched learning rate and at twice the steps, and the
+    label-budget teachers (``teacher (adapted, N label years)``); the other learning-rate
+    trials of the scratch teacher appear in its search table only."""
+    out = {}
+    for label, run_id in teacher_ids(record).items():
+        if label in TEACHER_MODELS:
+            out.setdefault(run_id, TEACHER_MODELS[label])
+        elif label.startswith("adapted, "):
+            out[run_id] = f"teacher ({label})"
+    return out
 
 
 def teacher_provenance(profile: str, record: dict | None) -> str:
@@ -62,7 +87,9 @@ def teacher_run_ids(record: dict | None) -> dict[str, str]:
     """``label -> run_id`` of the adapted and the from-scratch teacher ({} without a record)."""
     if not record:
         return {}
-    return {"adapted teacher": record["run_id"], "teacher from scratch": record["scratch_run_id"]}
+    ids = teacher_ids(record)
+    return {name: ids[key] for key, name in (("adapted", "adapted teacher"), ("scratch", "teacher from scratch"))
+            if key in ids}
 
 
 def input_channel_count(data_cfg: Any) -> int:
@@ -112,9 +139,14 @@ def architecture_table(profiles: tuple[str, ...] = ("smoke", "full")) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def teacher_skill(frame: pd.DataFrame, baselines: bool = True) -> pd.DataFrame:
-    """Test skill over land of the adapted (``pretrained``) and from-scratch teachers, mean ± std
-    over seeds, and the baselines' rows (``kind=baseline``) when ``baselines`` and present.
+def teacher_skill(frame: pd.DataFrame, record: dict | None = None,
+                  baselines: bool = True) -> pd.DataFrame:
+    """Test skill over land of the record's teachers (:func:`teacher_models`: adapted, from
+    scratch at its searched learning rate and at twice the steps, label-budget teachers), mean
+    ± std over seeds, and the baselines' rows (``kind=baseline``) when ``baselines``.
+
+    Without ``record`` the teachers are named by their ``init`` (``teacher (adapted)`` for
+    ``pretrained``, ``teacher (scratch, tuned lr)`` for ``scratch``).
 
     Columns: ``model, init, method, n_params, flops_per_map, n_seeds, r2_mean, r2_std,
     r2_anom_mean, r2_anom_std, rmse_mean, rmse_std, rmse_latw_mean, rmse_latw_std``.
@@ -122,47 +154,103 @@ def teacher_skill(frame: pd.DataFrame, baselines: bool = True) -> pd.DataFrame:
     keys = ["model", "init", "method", "n_params", "flops_per_map"]
     missing = no_teacher_message(profile_of(frame))
     w = wide(frame)
-    rows = w[w["kind"].isin(["teacher", "baseline"] if baselines else ["teacher"])]
-    if not (rows["kind"] == "teacher").any():
+    teachers = w[w["kind"] == "teacher"]
+    if record:
+        names = teacher_models(record)
+        teachers = teachers[teachers["run_id"].isin(names)]
+        teachers = teachers.assign(model=teachers["run_id"].map(names))
+    else:
+        teachers = teachers.assign(model=teachers["init"].map(
+            {"pretrained": TEACHER_MODELS["adapted"], "scratch": TEACHER_MODELS["scratch"]}))
+    if teachers.empty:
         return empty_table(aggregate_columns(keys, TEACHER_METRICS), missing)
-    rows = rows.assign(model=np.where(rows["kind"] == "teacher", "teacher (" + rows["init"] + ")",
-                                      "baseline: " + rows["method"]))
-    out = aggregate(rows, keys, TEACHER_METRICS)
-    order = out["model"].map(lambda m: (not m.startswith("teacher"), m))
-    return labelled(out.loc[order.sort_values().index].reset_index(drop=True), missing)
+    rows = [teachers]
+    if baselines:
+        base = w[w["kind"] == "baseline"]
+        rows.append(base.assign(model="baseline: " + base["method"]))
+    out = aggregate(pd.concat(rows, ignore_index=True), keys, TEACHER_METRICS)
+    order = list(TEACHER_MODELS.values())
+    rank = out["model"].map(lambda m: (order.index(m) if m in order else len(order)
+                                       + (0 if m.startswith("teacher") else 1), m))
+    return labelled(out.loc[rank.sort_values().index].reset_index(drop=True), missing)
 
 
-def teacher_biomes(frame: pd.DataFrame, metric: str = "r2_anom") -> pd.DataFrame:
-    """Test ``metric`` per biome (rows) of the adapted and scratch teachers (columns, mean over
-    seeds), for :func:`ecodistill.plots.group_skill`; no rows without teacher biome rows."""
+def scratch_teacher_search(record: dict | None, profile: str | None = None) -> pd.DataFrame:
+    """The from-scratch teacher's learning-rate search (``teacher.json``'s ``scratch_lr``):
+    ``lr_scale`` (multiple of the adaptation rate), ``val_loss`` (best validation MSE of that
+    run), ``chosen``; ``attrs["interior"]`` says whether the best rate has neighbours on both
+    sides. No rows without a search."""
+    search = (record or {}).get("scratch_lr") or {}
+    missing = no_teacher_message(profile or "<profile>", "scratch-teacher search")
+    if not search.get("scores"):
+        return empty_table(["lr_scale", "val_loss", "chosen"], missing)
+    out = pd.DataFrame({"lr_scale": [float(k) for k in search["scores"]],
+                        "val_loss": list(search["scores"].values())}).sort_values("lr_scale")
+    out["chosen"] = np.isclose(out["lr_scale"], float(search["best"]))
+    out = labelled(out.reset_index(drop=True), missing)
+    out.attrs["interior"] = bool(search.get("interior"))
+    return out
+
+
+def teacher_biomes(frame: pd.DataFrame, metric: str = "r2_anom",
+                   record: dict | None = None) -> pd.DataFrame:
+    """Test ``metric`` per biome (rows) of the adapted teacher and the tuned from-scratch
+    teacher (columns, mean over seeds), for :func:`ecodistill.plots.group_skill`; no rows
+    without teacher biome rows."""
+    adapted, scratch = TEACHER_MODELS["adapted"], TEACHER_MODELS["scratch"]
     missing = no_teacher_message(profile_of(frame))
     rows = frame[(frame["target"] == "ndvi") & (frame["kind"] == "teacher")
                  & (frame["split"] == "test") & (frame["metric"] == metric)
                  & frame["region"].astype(str).str.startswith("biome:")]
+    if record:
+        names = {k: v for k, v in teacher_models(record).items() if v in (adapted, scratch)}
+        rows = rows[rows["run_id"].isin(names)].assign(model=lambda r: r["run_id"].map(names))
+    else:
+        rows = rows.assign(model=rows["init"].map({"pretrained": adapted, "scratch": scratch}))
     if rows.empty:
-        return empty_table(["biome", "teacher (pretrained)", "teacher (scratch)"], missing,
-                           index="biome")
-    rows = rows.assign(biome=rows["region"].str[6:], model="teacher (" + rows["init"] + ")")
+        return empty_table(["biome", adapted, scratch], missing, index="biome")
+    rows = rows.assign(biome=rows["region"].str[6:])
     table = rows.pivot_table(index="biome", columns="model", values="value", aggfunc="mean")
     return labelled(table.sort_index(), missing)
 
 
-def headroom_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Test anomaly R² vs size of the scratch AFNO headroom models and the teachers.
+def headroom_table(frame: pd.DataFrame, record: dict | None = None) -> pd.DataFrame:
+    """Test anomaly R² vs size of the scratch AFNO headroom models (the ``-final-`` runs, each
+    size at its own searched learning rate) beside the adapted teacher and the tuned scratch
+    teacher.
 
-    Columns: ``model, init, n_params, flops_per_map, n_seeds, r2_anom_mean, r2_anom_std,
-    rmse_mean, rmse_std``.
+    Columns: ``model, init, n_params, flops_per_map, lr_scale`` (the size's learning-rate
+    multiple of the students' base rate, from its run config; NaN for teachers),
+    ``n_seeds, r2_anom_mean, r2_anom_std, rmse_mean, rmse_std``.
     """
-    keys = ["model", "init", "n_params", "flops_per_map"]
-    missing = no_headroom_message(profile_of(frame))
+    keys = ["model", "init", "n_params", "flops_per_map", "lr_scale"]
+    profile = profile_of(frame)
+    missing = no_headroom_message(profile)
     w = wide(frame)
-    rows = w[(w["method"] == "headroom") | (w["kind"] == "teacher")]
-    if not (rows["method"] == "headroom").any():
+    sizes = w[(w["method"] == "headroom") & w["run_id"].astype(str).str.contains("-final-")]
+    if sizes.empty:
         return empty_table(aggregate_columns(keys, HEADROOM_METRICS), missing)
-    rows = rows.assign(model=np.where(rows["kind"] == "teacher", "teacher (" + rows["init"] + ")",
-                                      "headroom"))
+    sizes = sizes.assign(model="headroom", lr_scale=sizes["run_id"].map(lambda r: _lr_scale(profile, r)))
+    teachers = w[w["kind"] == "teacher"]
+    names = {k: v for k, v in teacher_models(record).items()
+             if v in (TEACHER_MODELS["adapted"], TEACHER_MODELS["scratch"])} if record else {}
+    teachers = (teachers[teachers["run_id"].isin(names)].assign(model=lambda r: r["run_id"].map(names))
+                if record else teachers.assign(model="teacher (" + teachers["init"] + ")"))
+    rows = pd.concat([sizes, teachers.assign(lr_scale=np.nan)], ignore_index=True)
     out = aggregate(rows, keys, HEADROOM_METRICS)
     return labelled(out.sort_values("n_params").reset_index(drop=True), missing)
+
+
+def _lr_scale(profile: str, run_id: str) -> float:
+    """A run's learning rate as a multiple of the profile's student base rate (NaN if unknown)."""
+    from .. import runs
+    from ..config import get_profile
+
+    try:
+        lr = runs.read_run_config(profile, run_id)["train"]["lr"]
+        return float(lr) / get_profile(profile).student_train.lr
+    except (FileNotFoundError, KeyError, ValueError, TypeError):
+        return float("nan")
 
 
 def headroom_check(headroom: pd.DataFrame, max_params: float = 1e6,
@@ -189,7 +277,7 @@ def headroom_check(headroom: pd.DataFrame, max_params: float = 1e6,
         out["verdict"] = getattr(headroom, "attrs", {}).get("missing", out["verdict"])
         return out
     sizes = headroom[headroom["model"] == "headroom"].sort_values("n_params")
-    teacher = headroom[headroom["model"] == "teacher (pretrained)"]
+    teacher = headroom[headroom["model"].isin(["teacher (adapted)", "teacher (pretrained)"])]
     steps = np.diff(sizes["r2_anom_mean"].to_numpy(float))
     out["n_sizes"] = len(sizes)
     out["rising"] = bool((steps > 0).all()) if len(sizes) > 1 else None
@@ -229,27 +317,37 @@ def headroom_check(headroom: pd.DataFrame, max_params: float = 1e6,
 
 def adaptation_verdict(skill: pd.DataFrame) -> str:
     """A sentence, computed from :func:`teacher_skill`, on whether pre-training helps: the
-    adapted teacher's test anomaly R² and RMSE against the same network trained from scratch,
-    judged against twice the seed spread when both have several seeds. Without teacher rows,
-    the table's message naming the command."""
+    adapted teacher's test anomaly R² and RMSE against the same network trained from scratch at
+    its searched learning rate, and at twice the steps (is the scratch teacher still
+    improving?), judged against twice the seed spread when both have several seeds. Without
+    teacher rows, the table's message naming the command."""
     if skill.empty and "missing" in skill.attrs:
         return skill.attrs["missing"]
     t = skill.set_index("model") if len(skill) else pd.DataFrame()
-    if not {"teacher (pretrained)", "teacher (scratch)"} <= set(t.index):
+    adapted_name = TEACHER_MODELS["adapted"]
+    scratches = [m for m in (TEACHER_MODELS["scratch"], TEACHER_MODELS["scratch, 2x steps"]) if m in t.index]
+    if adapted_name not in t.index or not scratches:
         return ("the adapted and the from-scratch teacher are not both in the results, so "
                 "pre-training is not judged")
-    adapted, scratch = t.loc["teacher (pretrained)"], t.loc["teacher (scratch)"]
+    adapted = t.loc[adapted_name]
+    best = max(scratches, key=lambda m: t.loc[m, "r2_anom_mean"])
+    scratch = t.loc[best]
     diff = float(adapted["r2_anom_mean"] - scratch["r2_anom_mean"])
+    which = "at twice the steps" if best == TEACHER_MODELS["scratch, 2x steps"] else "at its searched learning rate"
     text = (f"the adapted teacher's test anomaly R² is {abs(diff):.3f} "
-            f"{'above' if diff > 0 else 'below'} the from-scratch teacher's "
-            f"({adapted['r2_anom_mean']:.3f} vs {scratch['r2_anom_mean']:.3f}; RMSE "
+            f"{'above' if diff > 0 else 'below'} that of the best from-scratch teacher ({which}: "
+            f"{adapted['r2_anom_mean']:.3f} vs {scratch['r2_anom_mean']:.3f}; RMSE "
             f"{adapted['rmse_mean']:.4f} vs {scratch['rmse_mean']:.4f})")
+    if len(scratches) == 2:
+        one, two = (t.loc[m, "r2_anom_mean"] for m in scratches)
+        text += (f"; doubling the scratch teacher's steps {'raised' if two > one else 'did not raise'} its "
+                 f"anomaly R² ({one:.3f} to {two:.3f})")
     spreads = [v for v in (adapted["r2_anom_std"], scratch["r2_anom_std"]) if pd.notna(v)]
     if len(spreads) < 2:
-        return text + ", from one seed each, so the difference is not tested against seed variation"
+        return text + "; one seed each, so the difference is not tested against seed variation"
     resolved = abs(diff) > 2 * max(spreads)
-    return text + (f", {'more' if resolved else 'not more'} than twice the seed spread "
-                   f"({max(spreads):.3f})")
+    return text + (f"; the difference is {'more' if resolved else 'not more'} than twice the seed "
+                   f"spread ({max(spreads):.3f})")
 
 
 def teacher_headline(skill: pd.DataFrame) -> dict[str, float | str]:
@@ -261,9 +359,10 @@ def teacher_headline(skill: pd.DataFrame) -> dict[str, float | str]:
     def pick(model: str, column: str) -> float:
         return float(t.loc[model, column]) if model in t.index else float("nan")
 
-    out: dict[str, float | str] = {f"teacher_test_{m}": pick("teacher (pretrained)", f"{m}_mean")
+    out: dict[str, float | str] = {f"teacher_test_{m}": pick(TEACHER_MODELS["adapted"], f"{m}_mean")
                                    for m in TEACHER_METRICS}
-    out.update(scratch_teacher_test_r2_anom=pick("teacher (scratch)", "r2_anom_mean"),
-               scratch_teacher_test_rmse=pick("teacher (scratch)", "rmse_mean"),
+    out.update(scratch_teacher_test_r2_anom=pick(TEACHER_MODELS["scratch"], "r2_anom_mean"),
+               scratch_teacher_test_rmse=pick(TEACHER_MODELS["scratch"], "rmse_mean"),
+               scratch_long_teacher_test_r2_anom=pick(TEACHER_MODELS["scratch, 2x steps"], "r2_anom_mean"),
                adaptation_text=adaptation_verdict(skill))
     return out

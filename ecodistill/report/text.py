@@ -92,3 +92,28 @@ def target_check(table: pd.DataFrame, method: str | None = None, max_params: flo
     distilled = distilled[distilled["method"] == method] if method else distilled
     return distilled[TARGET_COLUMNS[:-2]].assign(keeps_anom=distilled["retained_skill"] >= 0.9,
                                                  keeps_r2=distilled["r2_ratio"] >= 0.97)
+
+
+#: What each profile is, for the banner at the top of every chapter.
+PROFILE_MEANING = {
+    "smoke": "a pipeline check at toy scale (tiny models trained for seconds on two CPU cores): "
+             "its numbers are **not results**",
+    "cpu": "the reduced-scale fallback (a 32 × 64 grid and a teacher of a few million parameters, "
+           "trained on two CPU cores)",
+    "full": "the thesis scale (a 64 × 128 grid and a teacher of about 10⁸ parameters, trained on "
+            "one GPU)",
+}
+
+
+def profile_banner_text(profile: str) -> str:
+    """The Markdown banner of a chapter: which profile's results the page shows."""
+    meaning = PROFILE_MEANING.get(profile, f"the `{profile}` profile")
+    return (f"```{{note}}\nThis page shows the **`{profile}`** profile: {meaning}. Every number "
+            f"and figure on it is read from `results/{profile}/`.\n```")
+
+
+def profile_banner(profile: str):
+    """:func:`profile_banner_text` as a displayable Markdown object (rendered as MyST)."""
+    from IPython.display import Markdown
+
+    return Markdown(profile_banner_text(profile))

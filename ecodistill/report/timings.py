@@ -18,7 +18,7 @@ import pandas as pd
 from .. import runs
 from ..pi import project
 from ..utils import results_dir
-from .frames import wide
+from .frames import read_current, wide
 
 
 def no_timings_message(profile: str) -> str:
@@ -115,11 +115,13 @@ def int8_texts(eff: pd.DataFrame) -> tuple[str, str]:
 
 
 def _final_r2(profile: str) -> pd.DataFrame:
-    """Test R² (global) of every NDVI student run: ``run_id, student, tag, init, r2``."""
-    w = wide(runs.read_runs(profile, target="ndvi", kind="student"))
+    """Test R² (global) of every NDVI run of the current protocol (:func:`read_current`):
+    ``run_id, student, tag, init, kind, teacher_role, r2``."""
+    w = wide(read_current(profile))
+    columns = ["run_id", "student", "tag", "init", "kind", "teacher_role", "r2"]
     if "r2" not in w:
-        return pd.DataFrame(columns=["run_id", "student", "tag", "init", "r2"])
-    return w[["run_id", "student", "tag", "init", "r2"]]
+        return pd.DataFrame(columns=columns)
+    return w.assign(teacher_role=w.get("teacher_role", ""))[columns]
 
 
 def trained_skill(profile: str, models: pd.DataFrame) -> pd.Series:
@@ -127,15 +129,19 @@ def trained_skill(profile: str, models: pd.DataFrame) -> pd.Series:
 
     A student row (``model`` = a student preset name) gets its reported distilled runs
     (tag ``final``); a pruned row (``<name>-pruned<p>``) gets the pruned + distillation
-    fine-tuned run of :mod:`ecodistill.compressed_skill`. NaN where no such run exists yet.
+    fine-tuned run of :mod:`ecodistill.compressed_skill`; the teacher row the adapted
+    teacher's run. NaN where no such run exists yet.
     """
     r = _final_r2(profile)
+    teacher = r[(r["kind"] == "teacher") & (r["teacher_role"] == "adapted")]
     out = []
     for _, m in models.iterrows():
         name, _, pruned = str(m["model"]).partition("-pruned")
         tag = f"pruned{pruned}kd" if pruned else "final"
         hit = r[(r["student"] == name) & (r["tag"] == tag) & (r["init"] == "distilled")]
-        out.append(float(hit["r2"].mean()) if m["kind"] == "student" and len(hit) else np.nan)
+        if m["kind"] == "teacher":
+            hit = teacher
+        out.append(float(hit["r2"].mean()) if m["kind"] in ("student", "teacher") and len(hit) else np.nan)
     return pd.Series(out, index=models.index, dtype=float)
 
 
@@ -147,9 +153,9 @@ def int8_skill(profile: str, models: pd.DataFrame) -> pd.DataFrame:
     ``100 (R²_fp32 - R²_int8) / R²_fp32`` against the run it was made from.
     Columns ``test_r2_int8, int8_r2_loss_pct`` (NaN where missing).
     """
-    from ..compressed_skill import BENCH_KIND, compressed_skill
+    from ..compressed_skill import BENCH_KIND
 
-    table = compressed_skill(profile)
+    table = current_compressed_skill(profile)
     kind_to_variant = {f"{rt} {dt}": v for v, (rt, dt) in BENCH_KIND.items()}
     rows = []
     for _, m in models.iterrows():
@@ -215,12 +221,27 @@ def timing_table(profile: str, t: pd.DataFrame, threads: int = 1) -> pd.DataFram
     return table
 
 
+def current_compressed_skill(profile: str) -> pd.DataFrame:
+    """:func:`ecodistill.compressed_skill.compressed_skill` limited to compressed versions of
+    the current protocol's students (their ``source_run_id`` is a current run,
+    :func:`read_current`): compressed runs of older students never mix in."""
+    from ..compressed_skill import compressed_skill
+
+    table = compressed_skill(profile)
+    if table.empty or "source_run_id" not in table:
+        return table
+    current = set(read_current(profile)["run_id"])
+    out = table[table["source_run_id"].isin(current)].reset_index(drop=True)
+    out.attrs = dict(table.attrs)
+    return out
+
+
 def _int8_skill_target(profile: str, name: str, eff: pd.DataFrame) -> dict:
     """The target "int8 >= 1.5x with <= 1 % loss of test R²" for student ``name``: the fastest
     int8 variant whose compressed run loses at most 1 % of the fp32 run's test R²."""
-    from ..compressed_skill import BENCH_KIND, compressed_skill
+    from ..compressed_skill import BENCH_KIND
 
-    skill_rows = compressed_skill(profile)
+    skill_rows = current_compressed_skill(profile)
     skill_rows = skill_rows[skill_rows["student"] == name]
     row = {"target": "int8 >= 1.5x faster with <= 1 % loss of test R²", "model": name}
     if skill_rows.empty:

@@ -1,0 +1,303 @@
+"""The book's findings as sentences computed from the result tables: the abstract, where
+distillation helps and where not (per student size, per label budget, against its teacher-free
+twin), on FLUXNET, the speed/skill trade-off, and the limitations of this build.
+
+Nothing here reads a file: each function takes the tables of chapters 4-6
+(:func:`~ecodistill.report.summary_numbers`, :func:`~ecodistill.report.contrasts`, the FLUXNET
+paired tables) and returns Markdown that the chapters glue and the abstract and conclusions
+paste. Rules for what is printed as a finding:
+
+- an effect is "resolved" only when its 95% bootstrap interval (seeds x test months) excludes
+  zero; otherwise the sentence says the interval holds zero;
+- retained skill is printed only where the teacher's anomaly skill above climatology is at
+  least :data:`MIN_TEACHER_SKILL` (a ratio over a near-zero or negative denominator breaks
+  down), and "gap closed" only where the gap is resolvable (chapter 4);
+- at the ``smoke`` profile every text says that its numbers are a pipeline check, not findings.
+
+Explained in book/generated/04_results.ipynb ("Findings") and book/conclusions.md.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .summary import fmt, fmt_diff
+
+#: Smallest teacher anomaly skill above climatology over which retained skill is a ratio worth printing.
+MIN_TEACHER_SKILL = 0.05
+SMOKE_NOTE = ("This build shows the **smoke** profile: tiny models trained for seconds on two CPU "
+              "cores to check that the pipeline runs. Its numbers are not findings; every sentence "
+              "below is computed the same way as at the `cpu` and `full` profiles, and only shows "
+              "that the machinery works.")
+
+
+def is_smoke(profile: str) -> bool:
+    return profile == "smoke"
+
+
+def profile_note(profile: str, teacher_params: float = float("nan")) -> str:
+    """The first sentence of the abstract: which profile this build shows and what it means."""
+    if is_smoke(profile):
+        return SMOKE_NOTE
+    scale = {"cpu": "the reduced-scale `cpu` profile (the labelled fallback when no GPU is at hand)",
+             "full": "the thesis-scale `full` profile"}.get(profile, f"the `{profile}` profile")
+    teacher = (f" with a teacher of {fmt('params', teacher_params)} parameters"
+               if np.isfinite(teacher_params) else "")
+    return f"This build shows {scale}{teacher}; every number below is read from its result files."
+
+
+def _effect(diff: float, low: float, high: float) -> str:
+    """``lowers the test RMSE by 2.80 [1.10, 5.10] ×10⁻³`` and its resolution, from a
+    scratch − distilled difference (positive: distillation helps)."""
+    if low > 0:
+        return f"lowers the test RMSE by {fmt_diff(diff, low, high)} ×10⁻³ (95% interval above zero)"
+    if high < 0:
+        return f"raises the test RMSE by {fmt_diff(-diff, -high, -low)} ×10⁻³ (95% interval below zero)"
+    return (f"changes the test RMSE by {fmt_diff(diff, low, high)} ×10⁻³, an interval that holds "
+            "zero: no resolvable effect")
+
+
+def size_findings(numbers: pd.DataFrame) -> list[str]:
+    """One sentence per student size from :func:`~ecodistill.report.summary_numbers`."""
+    out = []
+    for _, r in numbers[numbers["student"] != "teacher"].iterrows():
+        out.append(f"`{r['student']}` ({fmt('params', r['n_params'])} parameters): distillation "
+                   f"{_effect(r['diff'], r['ci_low'], r['ci_high'])}; p = {fmt('p', r['p_value'])} over "
+                   f"{int(r['n_pairs'])} seeds; anomaly R² {fmt('r2', r['r2_anom_scratch'])} → "
+                   f"{fmt('r2', r['r2_anom_distilled'])}.")
+    return out
+
+
+def spread_findings(pairs: pd.DataFrame) -> list[str]:
+    """Where distillation changes the spread of test RMSE over seeds by at least a factor of 2."""
+    out = []
+    for _, p in pairs.iterrows():
+        if np.isfinite(p["std_scratch"]) and np.isfinite(p["std_distilled"]) and p["std_distilled"] > 0:
+            ratio = p["std_scratch"] / p["std_distilled"]
+            if ratio >= 2 or ratio <= 0.5:
+                word = "narrower" if ratio >= 2 else "wider"
+                out.append(f"`{p['student']}`: the seed spread of the distilled student's test RMSE is "
+                           f"{fmt('speedup', max(ratio, 1 / ratio))} {word} than the scratch student's "
+                           f"({fmt('rmse', p['std_distilled'])} vs {fmt('rmse', p['std_scratch'])}).")
+    return out
+
+
+def _contrast(contrasts: pd.DataFrame, name: str) -> pd.Series | None:
+    rows = contrasts[contrasts["contrast"] == name] if len(contrasts) else contrasts
+    return rows.iloc[0] if len(rows) else None
+
+
+def control_findings(contrasts: pd.DataFrame, student: str) -> list[str]:
+    """What the teacher adds beyond the distilled arm's own settings, the extra years, and
+    denoising, at the headline size (from :func:`~ecodistill.report.contrasts`)."""
+    out = []
+    texts = {"distilled vs teacher-free twin": "against its teacher-free twin (the same loss, learning "
+                                               "rate and steps with alpha 0 and no extra years), distillation",
+             "teacher-free twin vs scratch": "the teacher-free twin against the scratch arm",
+             "extra years": "the teacher-labelled extra years (distilled with vs without them)",
+             "distilled vs noise-free scratch": "against a scratch student trained on the noise-free "
+                                                "targets, distillation"}
+    for name, text in texts.items():
+        c = _contrast(contrasts, name)
+        if c is not None:
+            out.append(f"At `{student}`, {text} {_effect(c['diff'], c['ci_low'], c['ci_high'])} "
+                       f"(p = {fmt('p', c['p_value'])}, {int(c['n_pairs'])} seeds).")
+    return out
+
+
+def budget_findings(contrasts: pd.DataFrame, all_years: int) -> list[str]:
+    """Per label budget: distilled from the teacher of all labels vs scratch (a foundation
+    model usually saw more labels than its student: the realistic case) and from a teacher
+    adapted on the same restricted labels vs scratch (does distillation help when the teacher
+    has no more labels than the student?)."""
+    out = []
+    rows = contrasts[contrasts["label_years"].notna()] if len(contrasts) else contrasts
+    for years, group in rows.groupby("label_years"):
+        parts = []
+        for _, c in group.iterrows():
+            who = ("from the teacher of all labels" if "all-label" in c["contrast"]
+                   else "from a teacher adapted on the same labelled years")
+            parts.append(f"distillation {who} {_effect(c['diff'], c['ci_low'], c['ci_high'])}")
+        out.append(f"With {int(years)} of {all_years} training years labelled, " + "; ".join(parts) + ".")
+    return out
+
+
+def retained_finding(table: pd.DataFrame, student: str, s_clim: float) -> str:
+    """Retained anomaly skill of ``student`` (distilled and scratch), or why it is not printed."""
+    teacher = table[table["student"] == "teacher"]
+    mine = table[(table["student"] == student) & table["init"].isin(["scratch", "distilled"])]
+    if teacher.empty or mine.empty:
+        return ""
+    skill = float(teacher["r2_anom_mean"].iloc[0]) - s_clim
+    if not np.isfinite(skill) or skill < MIN_TEACHER_SKILL:
+        return (f"Retained skill is not reported: the teacher's anomaly R² above climatology is "
+                f"{fmt('r2', skill)}, too small a denominator for the ratio to mean anything.")
+    by = mine.groupby("init")["retained_skill"].first()
+    return (f"At `{student}` the distilled student keeps {fmt('r2', by.get('distilled', np.nan))} of the "
+            f"teacher's anomaly skill above climatology, the scratch student "
+            f"{fmt('r2', by.get('scratch', np.nan))}.")
+
+
+def speed_finding(numbers: pd.DataFrame) -> str:
+    """The speed/skill trade-off: the fastest student and the most skilful distilled one,
+    each with its speed-up over the teacher and its anomaly R² against the teacher's."""
+    students = numbers[(numbers["student"] != "teacher") & numbers["speedup"].notna()]
+    teacher = numbers[numbers["student"] == "teacher"]
+    if students.empty or teacher.empty:
+        return "No latency was measured for these students yet, so no speed-up is stated."
+    fast = students.loc[students["speedup"].idxmax()]
+    best = students.loc[students["r2_anom_distilled"].idxmax()]
+    t = teacher.iloc[0]
+    text = (f"On the bench host (one thread, PyTorch fp32), the fastest distilled student, "
+            f"`{fast['student']}`, runs {fmt('speedup', fast['speedup'])} faster than the teacher "
+            f"at anomaly R² {fmt('r2', fast['r2_anom_distilled'])} (teacher {fmt('r2', t['r2_anom_distilled'])})")
+    if best["student"] != fast["student"]:
+        text += (f"; the most skilful, `{best['student']}`, runs {fmt('speedup', best['speedup'])} faster at "
+                 f"{fmt('r2', best['r2_anom_distilled'])}")
+    return text + ". Raspberry Pi latencies are projected (chapter 5), not measured."
+
+
+def fluxnet_findings(pairs: pd.DataFrame, unlabeled: pd.DataFrame, level: float = 0.05) -> list[str]:
+    """Per FLUXNET target: at how many student sizes each distilled arm beats or trails
+    scratch (Wilcoxon p < ``level`` over seed x fold pairs), and what the teacher's labels on
+    the unlabelled months add (``kd-mse-unlabeled`` − ``kd-mse``), sign and significance."""
+    out = []
+    if pairs is None or pairs.empty:
+        return ["No FLUXNET results for this profile yet."]
+    for target, group in pairs.groupby("target"):
+        parts = []
+        for arm, g in group.groupby("arm"):
+            better = int(((g["mean_diff"] > 0) & (g["p_value"] < level)).sum())
+            worse = int(((g["mean_diff"] < 0) & (g["p_value"] < level)).sum())
+            parts.append(f"{arm} beats scratch at {better} and trails it at {worse} of {len(g)} sizes")
+        line = f"{target.upper()}: " + "; ".join(parts) + f" (test R², p < {level})"
+        mine = unlabeled[unlabeled["target"] == target] if len(unlabeled) else unlabeled
+        if len(mine):
+            sig = mine[mine["p_value"] < level]
+            if sig.empty:
+                line += ("; the teacher's labels on unlabelled months change test R² by "
+                         f"{mine['mean_diff'].min():+.3f} to {mine['mean_diff'].max():+.3f}, significant at no size")
+            else:
+                signs = sorted({"raise" if d > 0 else "lower" for d in sig["mean_diff"]})
+                line += (f"; the teacher's labels on unlabelled months significantly {' or '.join(signs)} "
+                         f"test R² at {len(sig)} of {len(mine)} sizes (change {sig['mean_diff'].min():+.3f} "
+                         f"to {sig['mean_diff'].max():+.3f})")
+        out.append(line + ".")
+    return out
+
+
+def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
+                pi_measured: bool = False) -> list[str]:
+    """The limits of this build, with its own numbers: simulated data, the test years, the
+    teacher's size at this profile, the teacher seeds, the training budgets, Pi timings."""
+    d = cfg.data
+    test = (f"one test year ({d.test_years[0]})" if d.test_years[0] == d.test_years[1]
+            else f"the test years {d.test_years[0]}–{d.test_years[1]}")
+    train = cfg.student_train
+    steps = train.steps_per_epoch
+    budget = (f"{train.epochs} epochs of {steps} steps (batch {train.batch_size})" if steps
+              else f"{train.epochs} passes over the training days (batch {train.batch_size})")
+    seeds = 1 if record else 0
+    out = [
+        ("**Simulated data.** The global benchmark is a simulated Earth on real static maps: its "
+        "verdicts are about distillation on that benchmark. Only the FLUXNET chapter uses real "
+        "observations, at sites, with small teachers."),
+        (f"**Test period.** Every reported number is scored on {test}; the intervals resample "
+        "seeds and test months, not years, so year-to-year variation is not covered."),
+        (f"**Teacher size.** At the `{profile}` profile the teacher has "
+         f"{fmt('params', teacher_params)} parameters, not the ~10⁸ of FourCastNet: the compression "
+         "ratios and the teacher's lead over small models belong to this scale."
+         if np.isfinite(teacher_params) else
+         f"**Teacher size.** No teacher has been trained at the `{profile}` profile yet."),
+        (f"**One teacher seed.** The teacher (and each label-budget and from-scratch teacher) is "
+        f"trained {'once' if seeds else 'not yet'}: the student intervals cover student seeds, not "
+        "the variation between teachers."),
+        (f"**Training budgets.** Every student run takes {budget}, the same for both arms; the "
+        "budget check (chapter 4) shows whether that was enough, and larger budgets may change "
+        "the comparison."),
+        ("**Raspberry Pi timings.** " + ("Pi latencies come from measurements on a Pi." if pi_measured else
+         "No Raspberry Pi was attached: Pi latencies are projected with a roofline model and a "
+         "calibrated efficiency range; measured speed-ups are from an x86 host.")),
+    ]
+    if is_smoke(profile):
+        out.insert(0, "**Smoke profile.** Everything in this build is a pipeline check at toy scale.")
+    return out
+
+
+def bullets(lines: list[str]) -> str:
+    """Markdown bullet list (``- none`` for no lines)."""
+    return "\n".join(f"- {line}" for line in lines) if lines else "- none"
+
+
+def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
+             teacher_params: float, n_seeds: int) -> str:
+    """The abstract (Markdown): question, set-up, per-size verdict counts with the sizes where
+    distillation helps (effect and interval), the teacher-free control, the label budget, and
+    speed; at ``smoke``, the same preceded by :data:`SMOKE_NOTE`."""
+    sizes = numbers[numbers["student"] != "teacher"]
+    head = ("Can a small network distilled from an atmospheric model adapted to vegetation beat "
+            "the same network trained from scratch? A FourCastNet-style AFNO teacher, pre-trained "
+            "on next-day weather and adapted to NDVI, is distilled into small AFNO, U-Net and MLP "
+            "students; each is compared seed by seed with the same architecture trained from "
+            "scratch, each arm with its own tuned loss and learning rate, equal trial counts and "
+            "equal optimizer steps.")
+    if sizes.empty:
+        body = f"No student results exist at the `{profile}` profile yet."
+    else:
+        counts = sizes["verdict"].value_counts()
+        helps = sizes[sizes["verdict"] == "helps"]
+        body = (f"Over {n_seeds} seeds, distillation lowers the test RMSE with a 95% interval above "
+                f"zero at {int(counts.get('helps', 0))} of {len(sizes)} student sizes, raises it at "
+                f"{int(counts.get('hurts', 0))}, and makes no resolvable difference at "
+                f"{int(counts.get('unresolved', 0))}.")
+        if len(helps):
+            body += " It helps at " + "; ".join(
+                f"`{r['student']}` (ΔRMSE {fmt_diff(r['diff'], r['ci_low'], r['ci_high'])} ×10⁻³, "
+                f"anomaly R² {fmt('r2', r['r2_anom_scratch'])} → {fmt('r2', r['r2_anom_distilled'])})"
+                for _, r in helps.iterrows()) + "."
+    twin = _contrast(contrasts, "distilled vs teacher-free twin")
+    if twin is not None:
+        body += (" Against a teacher-free twin with the distilled arm's own settings, distillation "
+                 f"{_effect(twin['diff'], twin['ci_low'], twin['ci_high'])} at the headline size.")
+    budget = contrasts[contrasts["label_years"].notna()] if len(contrasts) else contrasts
+    if len(budget):
+        fewest = budget[budget["label_years"] == budget["label_years"].min()]
+        years = int(fewest["label_years"].iloc[0])
+        parts = [f"{fmt_diff(c['diff'], c['ci_low'], c['ci_high'])} ×10⁻³ with "
+                 f"{'a teacher of all labels' if 'all-label' in c['contrast'] else 'a teacher of the same labels'}"
+                 for _, c in fewest.iterrows()]
+        body += (f" With {years} labelled year{'s' if years > 1 else ''}, the scratch − distilled test-RMSE "
+                 "difference is " + " and ".join(parts) + ".")
+    body += " " + speed_finding(numbers)
+    note = profile_note(profile, teacher_params)
+    return "\n\n".join([note, head + " " + body])
+
+
+#: Keys of :func:`ecodistill.report.headline` whose values are Markdown (glued as such).
+MARKDOWN_KEYS = ("abstract", "profile_note", "findings_sizes", "findings_spread", "findings_controls",
+                 "findings_budget", "finding_speed", "retained_finding", "limitations")
+
+
+class Markdown:
+    """Markdown that displays as both ``text/markdown`` (what ``{glue:md}`` pastes within a
+    chapter) and ``text/html`` (what ``{glue:}`` pastes into another page, which cannot take
+    Markdown); its plain text is the Markdown itself, so executed chapters stay comparable."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        from markdown_it import MarkdownIt
+
+        return f'<div class="ed-glued">{MarkdownIt("commonmark").render(self.text)}</div>'
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def markdown(text: str) -> Markdown:
+    """``text`` as a displayable :class:`Markdown` object (the book parses it as MyST)."""
+    return Markdown(text)

@@ -1,0 +1,156 @@
+"""The one summary table of the book (chapter 4, quoted by the abstract): every student size
+with its parameters, FLOPs, scratch and distilled skill, the paired difference with its 95%
+interval and p, measured latency and speed-up; and how tables are displayed.
+
+Reads nothing itself: it joins chapter 4's :func:`~ecodistill.report.student_table` and
+:func:`~ecodistill.report.paired_comparison` with chapter 5's
+:func:`~ecodistill.report.timing_table`. Number formats live here (:data:`FORMATS`), so the
+abstract's sentences and the table print the same digits.
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from .frames import labelled
+
+#: How each quantity is printed everywhere (tables, abstract, conclusions).
+FORMATS = {"r2": "{:.3f}", "rmse": "{:.4f}", "diff": "{:.2f}", "p": "{:.3f}", "ms": "{:.3g}",
+           "speedup": "{:.1f}×", "params": "{:,.0f}", "mflops": "{:.3g}"}
+#: Differences of test RMSE are printed in units of 10⁻³ NDVI.
+DIFF_SCALE = 1e3
+SUMMARY_COLUMNS = ["model", "parameters", "MFLOP per map", "R² scratch → distilled",
+                   "anomaly R² scratch → distilled", "ΔRMSE ×10⁻³ [95% CI]", "p", "ms per map",
+                   "speed-up"]
+
+
+def fmt(kind: str, value: float) -> str:
+    """``value`` in the book's format for ``kind`` (:data:`FORMATS`); ``–`` for NaN."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    return FORMATS[kind].format(value)
+
+
+def fmt_diff(diff: float, low: float, high: float, sep: str = " ") -> str:
+    """A test-RMSE difference and its interval in 10⁻³ units: ``2.80 [1.10, 5.10]`` (``sep``
+    between the two; a table cell breaks the line there)."""
+    if not np.isfinite(diff):
+        return "–"
+    ci = (f"{sep}[{fmt('diff', DIFF_SCALE * low)}, {fmt('diff', DIFF_SCALE * high)}]"
+          if np.isfinite(low) and np.isfinite(high) else "")
+    return fmt("diff", DIFF_SCALE * diff) + ci
+
+
+def _latency(timing: pd.DataFrame | None) -> tuple[dict[str, float], float]:
+    """Student -> PyTorch fp32 ms per map (one thread, batch 1), and the teacher's."""
+    if timing is None or timing.empty or "torch_fp32_ms" not in timing:
+        return {}, float("nan")
+    ms = timing.set_index("model")["torch_fp32_ms"].astype(float)
+    teacher = timing[timing["kind"] == "teacher"]["torch_fp32_ms"]
+    return ms.to_dict(), float(teacher.iloc[0]) if len(teacher) else float("nan")
+
+
+def summary_numbers(table: pd.DataFrame, pairs: pd.DataFrame,
+                    timing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The numbers of :func:`summary_table`, one row per student size (then the teacher), as
+    floats: ``student, family, n_params, flops_per_map, r2_scratch, r2_distilled,
+    r2_anom_scratch, r2_anom_distilled, diff, ci_low, ci_high, p_value, n_pairs, ms,
+    speedup, verdict`` (``helps``: the interval lies above zero, ``hurts``: below,
+    ``unresolved``: it holds zero)."""
+    columns = ["student", "family", "n_params", "flops_per_map", "r2_scratch", "r2_distilled",
+               "r2_anom_scratch", "r2_anom_distilled", "diff", "ci_low", "ci_high", "p_value",
+               "n_pairs", "ms", "speedup", "verdict"]
+    ms, teacher_ms = _latency(timing)
+    rows = []
+    for _, p in pairs.iterrows():
+        verdict = ("helps" if p["ci_low"] > 0 else "hurts" if p["ci_high"] < 0 else "unresolved")
+        student_ms = ms.get(p["student"], np.nan)
+        rows.append({**{c: p[c] for c in ("student", "family", "n_params", "flops_per_map", "r2_scratch",
+                                          "r2_distilled", "r2_anom_scratch", "r2_anom_distilled", "diff",
+                                          "ci_low", "ci_high", "p_value", "n_pairs")},
+                     "ms": student_ms, "speedup": teacher_ms / student_ms, "verdict": verdict})
+    teacher = table[table["student"] == "teacher"] if "student" in table else table.iloc[0:0]
+    if len(rows) and len(teacher):
+        t = teacher.iloc[0]
+        rows.append({"student": "teacher", "family": t["family"], "n_params": t["n_params"],
+                     "flops_per_map": t["flops_per_map"], "r2_distilled": t["r2_mean"],
+                     "r2_anom_distilled": t["r2_anom_mean"], "ms": teacher_ms, "speedup": 1.0,
+                     "verdict": ""})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summary_table(table: pd.DataFrame, pairs: pd.DataFrame,
+                  timing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The book's summary over every student size: formatted strings, columns
+    :data:`SUMMARY_COLUMNS`, teacher last (its skill alone; speed-up 1). ΔRMSE is scratch −
+    distilled test RMSE (positive: distillation helps) with its 95% bootstrap interval over
+    seeds x test months; p the two-sided Wilcoxon signed-rank p over seeds; latency PyTorch
+    fp32, one thread, batch 1, measured on the bench host. No rows (and ``pairs``'s message)
+    without paired results."""
+    numbers = summary_numbers(table, pairs, timing)
+    rows = []
+    for _, r in numbers.iterrows():
+        teacher = r["student"] == "teacher"
+        pair = (lambda a, b, alone=teacher: fmt("r2", b) if alone else f"{fmt('r2', a)} → {fmt('r2', b)}")
+        rows.append({"model": r["student"], "parameters": fmt("params", r["n_params"]),
+                     "MFLOP per map": fmt("mflops", r["flops_per_map"] / 1e6),
+                     "R² scratch → distilled": pair(r["r2_scratch"], r["r2_distilled"]),
+                     "anomaly R² scratch → distilled": pair(r["r2_anom_scratch"], r["r2_anom_distilled"]),
+                     "ΔRMSE ×10⁻³ [95% CI]": "" if teacher else fmt_diff(r["diff"], r["ci_low"], r["ci_high"],
+                                                                         "\n"),
+                     "p": "" if teacher else fmt("p", r["p_value"]),
+                     "ms per map": fmt("ms", r["ms"]), "speed-up": fmt("speedup", r["speedup"])})
+    out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    return labelled(out, pairs.attrs.get("missing", "no results yet"))
+
+
+#: Cells longer than this (characters) may wrap in a column; shorter columns stay on one line.
+WRAP_CHARS = 24
+
+
+class Table:
+    """A table as the book shows it: HTML with the book's CSS classes (``ed-table``, and
+    ``ed-main`` for the main tables the layout test checks at 1,280 px), no index, an
+    optional caption; its plain-text form names it, so executed chapters stay comparable."""
+
+    def __init__(self, frame: pd.DataFrame, caption: str = "", main: bool = False,
+                 floatfmt: str = "{:.4g}") -> None:
+        self.frame, self.caption, self.main, self.floatfmt = frame, caption, main, floatfmt
+
+    def _cell(self, value) -> str:
+        if isinstance(value, (float, np.floating)):
+            return "–" if not np.isfinite(value) else self.floatfmt.format(value)
+        if isinstance(value, (bool, np.bool_)):
+            return "yes" if value else "no"
+        return "<br>".join(html.escape(part) for part in str(value).split("\n"))
+
+    def _repr_html_(self) -> str:
+        classes = "ed-table" + (" ed-main" if self.main else "")
+        if self.frame.empty:
+            message = self.frame.attrs.get("missing", "no results yet")
+            return f'<p class="ed-missing"><em>{html.escape(message)}</em></p>'
+        cells = [[self._cell(v) for v in row] for row in self.frame.itertuples(index=False)]
+        # long text wraps; numbers and short labels stay on one line
+        wrap = [max(len(row[j]) for row in cells) > WRAP_CHARS for j in range(len(self.frame.columns))]
+        head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in self.frame.columns)
+        body = "".join("<tr>" + "".join(f'<td class="wrap">{v}</td>' if w else f"<td>{v}</td>"
+                                        for v, w in zip(row, wrap)) + "</tr>" for row in cells)
+        caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        return (f'<table class="{classes}">{caption}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table>")
+
+    def __repr__(self) -> str:
+        if self.frame.empty:
+            return self.frame.attrs.get("missing", "no results yet")
+        return self.frame.to_string(index=False)
+
+
+def show_table(frame: pd.DataFrame, caption: str = "", main: bool = False, index: bool = False,
+               floatfmt: str = "{:.4g}") -> Table:
+    """What a chapter cell displays for ``frame``: a :class:`Table` (its ``index`` kept as a
+    first column when ``index``); with no rows, the message naming the command that makes it."""
+    shown = frame.reset_index() if index else frame
+    shown.attrs = dict(frame.attrs)
+    return Table(shown, caption, main, floatfmt)
