@@ -170,7 +170,6 @@ def prepare_for_book(path: Path) -> None:
         elif not {"remove-cell", "remove-input", "hide-input"} & set(tags):
             tags.append("hide-input")
         cell.metadata["tags"] = tags
-        cell.execution_count = None
     for key in ("start_time", "end_time", "duration", "input_path", "output_path"):
         nb.metadata.get("papermill", {}).pop(key, None)
     nbformat.write(nb, path)

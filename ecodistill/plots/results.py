@@ -196,24 +196,22 @@ def error_maps(maps: dict, land: np.ndarray | None = None,
     diff = None
     if difference and all(k in maps for k in difference):
         diff = maps[difference[0]] - maps[difference[1]]
-    n = len(maps) + (diff is not None)
-    ncols = min(n, 2) if n > 3 else n
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.3 * nrows), squeeze=False,
-                             constrained_layout=True)
-    flat = axes.ravel()
-    for i, (ax, (label, field)) in enumerate(zip(flat, maps.items())):
+    n = len(maps)
+    fig = plt.figure(figsize=(3.3 * n + 0.9, 2.3 * (1 + (diff is not None))), layout="constrained")
+    top, bottom = fig.subfigures(2, 1) if diff is not None else (fig, None)
+    axes = np.atleast_1d(top.subplots(1, n))
+    for i, (ax, (label, field)) in enumerate(zip(axes, maps.items())):
         mesh = global_map(ax, field, lat, lon, land, vmin=0.0, vmax=vmax, cmap="magma_r")
         ax.set_title(label, fontsize=9)  # a panel label; the caption comes from the cell metadata
-        if i % ncols:
+        if i:
             ax.set_ylabel("")
-    fig.colorbar(mesh, ax=flat[:len(maps)].tolist(), shrink=0.8, label="test RMSE (NDVI)")
+    top.colorbar(mesh, ax=axes.tolist(), shrink=0.8, label="test RMSE (NDVI)")
     if diff is not None:
-        ax = flat[len(maps)]
+        below = np.atleast_1d(bottom.subplots(1, n))
+        for ax in below[:-1]:
+            ax.set_visible(False)
         lim = float(np.nanpercentile(np.abs(diff), 99)) or 1e-6
-        mesh = global_map(ax, diff, lat, lon, land, vmin=-lim, vmax=lim, cmap="RdBu_r")
-        ax.set_title(f"{difference[0]} − {difference[1]}", fontsize=9)
-        fig.colorbar(mesh, ax=ax, shrink=0.8, label="RMSE difference")
-    for ax in flat[n:]:
-        ax.set_visible(False)
+        mesh = global_map(below[-1], diff, lat, lon, land, vmin=-lim, vmax=lim, cmap="RdBu_r")
+        below[-1].set_title(f"{difference[0]} − {difference[1]}", fontsize=9)
+        bottom.colorbar(mesh, ax=below.tolist(), shrink=0.8, label="RMSE difference")
     return fig

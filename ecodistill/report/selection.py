@@ -27,6 +27,22 @@ def _missing(profile: str | None) -> str:
     return no_results_message(profile or "<profile>")
 
 
+#: Columns every trial of the current protocol records (``protocol._Trials``).
+TRIAL_KEYS = {"student", "arm", "stage", "loss", "alpha", "lr_scale", "val_rmse", "run_id"}
+
+
+def _trials(selection: dict | None, profile: str | None, columns: list[str]) -> pd.DataFrame:
+    """The selection's trials as a frame, or an empty table of ``columns`` that names the
+    command (also when the selection was written by an older protocol without arms)."""
+    trials = pd.DataFrame((selection or {}).get("trials", []))
+    missing = _missing(profile)
+    if selection and not TRIAL_KEYS <= set(trials.columns):
+        missing = f"the validation selection was made by an older protocol; {missing}"
+    if trials.empty or not TRIAL_KEYS <= set(trials.columns):
+        return empty_table(columns, missing)
+    return trials[trials["student"] == selection["student"]]
+
+
 def arm_setting(selection: dict, arm: str) -> str:
     """``l1, alpha 0.75`` (distilled) or ``huber`` (scratch): an arm's selected setting."""
     if arm == "scratch":
@@ -43,7 +59,8 @@ def lr_search_table(selection: dict | None, profile: str | None = None) -> pd.Da
     """
     searches = (selection or {}).get("lr_searches") or {}
     if not searches:
-        return empty_table(SEARCH_COLUMNS, _missing(profile))
+        older = "the validation selection was made by an older protocol; " if selection else ""
+        return empty_table(SEARCH_COLUMNS, older + _missing(profile))
     rows = []
     for family, arms in searches.items():
         for arm, search in sorted(arms.items()):
@@ -60,10 +77,9 @@ def trial_counts(selection: dict | None, profile: str | None = None) -> pd.DataF
     """Validation trials per arm and stage at the headline student (``alpha``, ``loss``,
     ``lr``), and ``n_trials_each``, the total the protocol equalises: one row per arm."""
     columns = ["arm", "alpha", "loss", "lr", "total"]
-    trials = pd.DataFrame((selection or {}).get("trials", []))
-    if trials.empty or "stage" not in trials:
-        return empty_table(columns, _missing(profile))
-    head = trials[trials["student"] == selection["student"]]
+    head = _trials(selection, profile, columns)
+    if head.empty:
+        return head
     counts = head.pivot_table(index="arm", columns="stage", values="run_id", aggfunc="count")
     counts = counts.reindex(columns=["alpha", "loss", "lr"]).fillna(0).astype(int)
     # the best setting's trial at lr x1 counts once, in both the loss stage and the search
@@ -79,10 +95,10 @@ def loss_trials(selection: dict | None, profile: str | None = None) -> pd.DataFr
     Columns: ``arm, loss, alpha, val_rmse, chosen``.
     """
     columns = ["arm", "loss", "alpha", "val_rmse", "chosen"]
-    trials = pd.DataFrame((selection or {}).get("trials", []))
-    if trials.empty or "stage" not in trials:
-        return empty_table(columns, _missing(profile))
-    rows = trials[(trials["student"] == selection["student"]) & trials["stage"].isin(["alpha", "loss"])]
+    trials = _trials(selection, profile, columns)
+    if trials.empty:
+        return trials
+    rows = trials[trials["stage"].isin(["alpha", "loss"])]
     rows = rows.assign(alpha=np.where(rows["arm"] == "scratch", np.nan, rows["alpha"]))
     chosen = np.where(rows["arm"] == "scratch", rows["loss"] == selection.get("scratch_loss"),
                       (rows["loss"] == selection["loss"]) & np.isclose(rows["alpha"].fillna(-1),
@@ -156,6 +172,15 @@ def budget_check(frame: pd.DataFrame, selection: dict | None, epochs: int) -> pd
     return labelled(pd.DataFrame(rows, columns=BUDGET_COLUMNS), missing)
 
 
+def _teacher_record(profile: str) -> dict | None:
+    from ..teacher import teacher_record
+
+    try:
+        return teacher_record(profile)
+    except ValueError:
+        return None
+
+
 def _train_days(years: tuple[int, int]) -> int:
     return int(pd.date_range(f"{years[0]}-01-01", f"{years[1]}-12-31").size)
 
@@ -164,12 +189,15 @@ def _steps(train, days: int) -> int:
     return int(train.steps_per_epoch or -(-days // train.batch_size))
 
 
-def training_table(profiles: tuple[str, ...] = ("smoke", "cpu", "full")) -> pd.DataFrame:
+def training_table(profiles: tuple[str, ...] = ("smoke", "cpu", "full"),
+                   measured: str | None = None) -> pd.DataFrame:
     """The training settings and budgets of each profile, from its config (one column per
     profile): grid, years, teacher shape, pre-training / adaptation / student epochs x steps
     per epoch x batch, base learning rates, seeds, alphas and losses searched. Steps per epoch
     are fixed (every run of a comparison takes the same optimizer steps, whatever its label
-    budget); where a profile leaves them unset, one pass over the training days."""
+    budget); where a profile leaves them unset, one pass over the training days. For the
+    ``measured`` profile (the one a chapter shows), the teacher pipeline's wall-clock time and
+    host from its ``results/<profile>/teacher/teacher.json``."""
     out = {}
     for name in profiles:
         cfg = get_profile(name)
@@ -188,6 +216,10 @@ def training_table(profiles: tuple[str, ...] = ("smoke", "cpu", "full")) -> pd.D
             row[f"{label}: epochs x steps x batch"] = (f"{train.epochs} x {steps} x {train.batch_size} "
                                                         f"= {train.epochs * steps:,} steps")
             row[f"{label}: base learning rate"] = f"{train.lr:g}"
+        record = _teacher_record(name) if name == measured else None
+        host = (record or {}).get("host") or (record or {}).get("device")
+        row["teacher pipeline, measured"] = (f"{record['seconds']:,.0f} s on {host}"
+                                             if record and "seconds" in record else "–")
         row.update({"seeds per size and arm": str(len(cfg.seeds)),
                     "alphas searched": ", ".join(f"{a:g}" for a in cfg.alphas),
                     "losses searched": ", ".join(cfg.losses),

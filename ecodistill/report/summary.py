@@ -30,7 +30,8 @@ def fmt(kind: str, value: float) -> str:
     """``value`` in the book's format for ``kind`` (:data:`FORMATS`); ``–`` for NaN."""
     if value is None or not np.isfinite(value):
         return "–"
-    return FORMATS[kind].format(value)
+    text = FORMATS[kind].format(value)
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
 
 
 def fmt_diff(diff: float, low: float, high: float, sep: str = " ") -> str:
