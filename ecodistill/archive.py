@@ -149,7 +149,7 @@ def _too_big_message(profile: str, src: Path, files: list[tuple[str, Path]], n_p
 
 def pack_results(profile: str, out_dir: str | Path, since: float | datetime | None = None,
                  max_part_bytes: int = 15 * MiB, max_files: int = 8, summary: dict | None = None,
-                 compresslevel: int = 6) -> dict:
+                 compresslevel: int = 6, leave_out: tuple[str, ...] = ()) -> dict:
     """Pack ``results/<profile>/`` into at most ``max_files`` files directly in ``out_dir``.
 
     Args:
@@ -165,6 +165,7 @@ def pack_results(profile: str, out_dir: str | Path, since: float | datetime | No
             archive as ``results/<profile>/gpu_run.json`` (replacing the file there), with
             ``git_commit`` added when absent.
         compresslevel: gzip level.
+        leave_out: relative paths (prefixes, e.g. ``"teacher/pred_"``) not to pack.
 
     Returns:
         The manifest (``format, profile, archive, bytes, sha256, parts: [{name, bytes,
@@ -193,7 +194,8 @@ def pack_results(profile: str, out_dir: str | Path, since: float | datetime | No
         raise ArchiveError(f"{out_dir} already holds {len(others)} other files; with the manifest"
                            f"{' and ' + SUMMARY_NAME if summary is not None else ''} that leaves no room "
                            f"for a part within {max_files} files: empty it first")
-    files = _collect(src, since_ts, skip={SUMMARY_NAME} if summary is not None else set())
+    files = [(rel, p) for rel, p in _collect(src, since_ts, skip={SUMMARY_NAME} if summary is not None else set())
+             if not rel.startswith(tuple(leave_out))]
     entries = [{"path": rel, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for rel, p in files]
     summary_bytes = (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode() if summary else b""
     if summary is not None:

@@ -127,18 +127,21 @@ def train_teacher(ws: Workspace, clock: Clock, compile_model: bool) -> dict:
     from .models import afno_from_config
     from .teacher import run_teacher_pipeline
 
-    seconds = clock.until("teacher")
-    train_s = max(0.88 * seconds, 1.0)  # the other 12%: predicting every split, rows, files
     rate = float("nan")
     if ws.cfg.adapt.max_steps is None:  # not a capped path test: size the stages from the throughput
         n_train = ws.prep.split_days("train").size
         rate = measure_rate(ws, afno_from_config(ws.cfg.teacher, ws.in_chans, 1, ws.img_size), ws.cfg.adapt)
+        # 12% of the stage: predicting every split, rows and files; epochs planned at 90% of the
+        # training time (validation and evaluation), the budget stopping a stage is the rest
+        train_s = max(0.88 * clock.until("teacher"), 1.0)
         ws.cfg = replace(ws.cfg, pretrain=replace(ws.cfg.pretrain, epochs=_epochs_for(
-                             0.4 * train_s, rate, n_train, ws.cfg.pretrain.epochs)),
-                         adapt=replace(ws.cfg.adapt, epochs=_epochs_for(0.6 * train_s, rate, n_train,
+                             0.9 * 0.4 * train_s, rate, n_train, ws.cfg.pretrain.epochs)),
+                         adapt=replace(ws.cfg.adapt, epochs=_epochs_for(0.9 * 0.6 * train_s, rate, n_train,
                                                                         ws.cfg.adapt.epochs)))
+    train_s = max(0.88 * clock.until("teacher"), 1.0)
     art = run_teacher_pipeline(ws.profile, ws.device, budget_s=train_s, with_scratch=False, stages=("main",),
-                               checkpoint_every_s=None, compile_model=compile_model)
+                               budget_split=(0.4, 0.6, 0.0), checkpoint_every_s=None,
+                               compile_model=compile_model)
     return {"run_id": art.run_id, "samples_per_s": round(rate, 1), "epochs_planned":
             {"pretrain": ws.cfg.pretrain.epochs, "adapt": ws.cfg.adapt.epochs},
             "epochs_trained": {k: len(v) for k, v in art.curves.items()},
@@ -191,22 +194,36 @@ def run_students(ws: Workspace, clock: Clock) -> dict:
                                                                            ("alpha", "loss", "scratch_loss")}}
 
 
-def run_live(ws: Workspace, clock: Clock) -> dict:
-    """Stage 4: the live-teacher modes for the headline student, then the headroom check."""
+def run_live(ws: Workspace, clock: Clock, teacher_rate: float, student_rates: dict[str, float]) -> dict:
+    """Stage 4: the live-teacher modes for the headline student, then the headroom check, each
+    only when its estimated time (from the measured throughputs) fits what is left."""
     from . import losses
     from .distill import train_student
+    from .headroom import headroom_sizes, run_headroom
+    from .models import build_student
 
     scfg = ws.cfg.student(ws.cfg.headline_student)
+    samples = ws.cfg.student_train.epochs * ws.prep.split_days("train").size
+    capped = ws.cfg.student_train.max_steps is not None
+
+    def fits(seconds_per_sample: float, runs: int = 1) -> bool:
+        return capped or clock.until("live") > runs * (samples * seconds_per_sample + 5.0)
+
+    student_s = 1 / student_rates[scfg.name] if student_rates else 0.0
+    teacher_s = 1 / (3 * teacher_rate) if teacher_rate == teacher_rate else 0.0  # forward only: ~1/3
     modes = [(name, "offline") for name in losses.loss_names("feature")] + [("mse", "online")]
     done, skipped = [], []
     for loss, mode in modes:
-        if clock.until("live") <= 0:
+        cost = student_s + (3 * teacher_s if mode == "online" else teacher_s)  # online trains the teacher
+        if not fits(cost):
             skipped.append(f"{loss}-{mode}")
             continue
         done.append(train_student(ws, scfg, DistillConfig(loss=loss, mode=mode, alpha=0.5), 0).run_id)
-    if clock.until("live") > 0:
-        from .headroom import run_headroom
-
+    sizes = headroom_sizes(ws.profile)
+    rates = {} if capped else {s.name: measure_rate(ws, build_student(s, ws.in_chans, 1, ws.img_size),
+                                                    ws.cfg.student_train) for s in sizes}
+    headroom_s = sum(1 / r for r in rates.values())
+    if fits(headroom_s, runs=4):  # a learning-rate search of ~3 runs and one seed, per size
         done += run_headroom(ws.profile, seeds=(0,), device=ws.device)
     else:
         skipped.append("headroom")
@@ -216,8 +233,6 @@ def run_live(ws: Workspace, clock: Clock) -> dict:
 def gpu_run(budget_s: float, profile: str = "full", out: Path | None = None, device: str | None = None,
             max_steps: int | None = None, compile_model: bool = False) -> dict:
     """Stages 1-5 (module docstring) within ``budget_s`` seconds; returns the summary."""
-    from .archive import pack_results
-
     if not budget_s > 0:
         raise ValueError(f"--budget-s {budget_s}: the budget must be positive")
     clock = Clock(budget_s)
@@ -234,15 +249,31 @@ def gpu_run(budget_s: float, profile: str = "full", out: Path | None = None, dev
                "versions": library_versions(), "max_steps": max_steps, "resident_data": resident,
                "compile": compile_model}
     for stage, run in (("teacher", lambda: train_teacher(ws, clock, compile_model)),
-                       ("students", lambda: run_students(ws, clock)), ("live", lambda: run_live(ws, clock))):
+                       ("students", lambda: run_students(ws, clock)),
+                       ("live", lambda: run_live(ws, clock, summary["teacher"]["samples_per_s"],
+                                                 summary["students"]["samples_per_s"]))):
         t = time.perf_counter()
         summary[stage] = run()
         clock.done(stage, t)
     summary.update(stage_s=clock.actual, seconds=round(clock.elapsed(), 1))
     if out is not None:
-        manifest = pack_results(profile, out, since=since, summary=summary)
-        summary["packed"] = [Path(p).name for p in manifest.get("written", [])]
+        summary["packed"] = pack(profile, out, since, summary)
     return summary
+
+
+def pack(profile: str, out: Path, since: float, summary: dict) -> list[str]:
+    """Stage 5: the run's new result files into ``out``; when they do not fit the files the
+    GPU machine returns, the teacher's predictions (re-made by any later teacher run) are
+    left out rather than everything."""
+    from .archive import ArchiveError, pack_results
+
+    try:
+        manifest = pack_results(profile, out, since=since, summary=summary)
+    except ArchiveError as err:
+        print(f"[gpu-run] {err}; packing again without the teacher's predictions", flush=True)
+        summary["left_out"] = "teacher predictions (too large to return)"
+        manifest = pack_results(profile, out, since=since, summary=summary, leave_out=("teacher/pred_",))
+    return [Path(p).name for p in manifest.get("written", [])]
 
 
 def _cmd_gpu_run(args: argparse.Namespace) -> int:
