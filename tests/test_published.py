@@ -50,7 +50,7 @@ def test_published_chapters_follow_from_the_results(profile):
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
            "--nbval-current-env", "--nbval-cell-timeout=600",
            f"--nbval-sanitize-with={book.PUBLISHED_DIR / 'nbval_sanitize.cfg'}", *paths]
-    proc = subprocess.run(cmd, cwd=book.ROOT, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, cwd=book.ROOT, capture_output=True, text=True, timeout=1800, check=False)
     assert proc.returncode == 0, (f"published {profile} chapters no longer follow from "
                                   f"results/{profile}: rebuild with `make book` and commit "
                                   f"book/published/{profile}\n{proc.stdout[-6000:]}")

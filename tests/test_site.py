@@ -148,7 +148,7 @@ def _layout(page: Path) -> dict:
                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
                    "--disable-sync", f"--user-data-dir={profile_dir}", "--window-size=1280,900",
                    "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()]
-            dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+            dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False).stdout
     finally:
         probe.unlink()
     found = BeautifulSoup(dom, "html.parser").body
