@@ -66,9 +66,9 @@ def ensure_results(profile: str, what: str = "all") -> float:
     """At ``smoke``, compute what the chapters show when it is missing (resumable: finished
     runs are skipped); at ``cpu``/``full`` nothing (their chapters only read results).
 
-    ``what``: ``teacher`` (the teacher, its from-scratch teachers and the label-budget
-    teachers) or ``all`` (also the whole comparison protocol: selection, headroom, final runs,
-    controls, sweep). Returns the seconds spent.
+    ``what``: ``teacher`` (the teacher and its from-scratch teachers), ``budgets`` (also the
+    label-budget teachers) or ``all`` (also the whole comparison protocol: selection, headroom,
+    final runs, controls, sweep). Returns the seconds spent.
     """
     if profile != "smoke":
         return 0.0
@@ -77,6 +77,8 @@ def ensure_results(profile: str, what: str = "all") -> float:
 
     start = time.perf_counter()
     record = teacher.ensure_teacher(profile)
+    if what == "teacher":
+        return round(time.perf_counter() - start, 2)
     years = get_profile(profile).data.train_years
     budgets = [b for b in LABEL_BUDGETS if b < years[1] - years[0] + 1]
     missing = tuple(b for b in budgets if str(b) not in record.get("label_budget_run_ids", {}))
