@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .comparison import paired_comparison, student_table
-from .frames import climatology_skill, students
+from .frames import climatology_skill, students, teacher_means
 from .text import no_results_message, pct, provenance_text, target_check
 
 NUMBERS = ("compression_params", "compression_flops", "student_params", "student_mb",
@@ -66,7 +66,8 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
     contrasts_table = contrasts(frame, selection, n_boot) if contrasts_table is None else contrasts_table
     numbers = summary_numbers(table, pairs, timing) if len(pairs) else summary_numbers(table, pairs.iloc[0:0])
     teacher_rows = table[table["student"] == "teacher"] if "student" in table else table.iloc[0:0]
-    teacher_params = float(teacher_rows["n_params"].iloc[0]) if len(teacher_rows) else float("nan")
+    teacher = teacher_means(frame)  # also before any student run exists
+    teacher_params = float(teacher["n_params"]) if teacher is not None else float("nan")
     final = students(frame, "final")
     n_seeds = int(final["seed"].nunique()) if len(final) else 0
     s_clim, _ = climatology_skill(frame)
