@@ -151,7 +151,8 @@ def test_selection_gives_both_arms_equal_trials_and_a_tuned_learning_rate(ws, te
     scratch = [t for t in head if t["arm"] == "scratch"]
     assert len({t["run_id"] for t in kd}) == len({t["run_id"] for t in scratch})  # equal trial counts
     assert sel["n_trials_each"]["distilled"] == sel["n_trials_each"]["scratch"] == len({t["run_id"] for t in kd})
-    assert {t["loss"] for t in scratch if t["stage"] == "loss"} == {"mse"}  # the truth losses of the profile
+    truth = {n for n in ws.cfg.losses if n in ("mse", "l1", "huber")}
+    assert {t["loss"] for t in scratch if t["stage"] == "loss"} == truth == {"mse", "l1"}  # truth terms searched
     assert {t["alpha"] for t in kd if t["stage"] == "alpha"} == {a for a in ws.cfg.alphas if a > 0}
     for family, searches in sel["lr_searches"].items():  # every family's learning rate, both arms
         assert len(searches["distilled"]["scores"]) == len(searches["scratch"]["scores"]) or family == "afno"
