@@ -101,7 +101,7 @@ def _student_run(profile, run_id, r2, n_params, method="kd-mse-offline", config=
     from ecodistill import runs
 
     meta = {"run_id": run_id, "target": "ndvi", "kind": "student", "init": "distilled", "method": method,
-            "family": "afno", "n_params": n_params, "seed": 0}
+            "family": "afno", "n_params": n_params, "seed": 0, "dataset_hash": "d0", "teacher_run_id": "t0"}
     runs.write_run(profile, runs.make_rows(meta, [("test", "global", "r2", r2)]), config or {})
 
 
@@ -109,6 +109,9 @@ def test_chapter_table_and_targets_pair_latency_with_trained_and_int8_skill(tmp_
     """Skill comes from the student's own final runs; the int8 target needs the matching
     compressed run and is judged on speed-up and relative R² loss together."""
     monkeypatch.setenv("ECODISTILL_RESULTS", str(tmp_path))
+    from ecodistill.utils import atomic_write_json
+
+    atomic_write_json(tmp_path / "smoke" / "teacher" / "teacher.json", {"run_id": "t0", "dataset_hash": "d0"})
     src = "kd-mse-offline-afno_xs_from_teacher-final-0123456789"
     _student_run("smoke", src, 0.80, 1000)
     _student_run("smoke", "kd-mse-offline-afno_xs_from_teacher-final-1111111111", 0.70, 1000)  # seed 1
