@@ -20,7 +20,7 @@ not depend on weight values. Students use their checkpoints from
 ``results/<profile>/students/*.pt`` when present (``weights=trained``), else random
 weights of the same architecture (``weights=random``); see ``model_sizes.csv``.
 
-Writes ``results/<profile>/timings.csv`` (DESIGN.md schema, via
+Writes ``results/<profile>/timings.csv`` (the schema of
 :func:`ecodistill.runs.write_timings`), ``model_sizes.csv`` and ``bench_memory.csv``.
 Host, CPU model and library versions go into every timing row.
 

@@ -7,8 +7,8 @@ Cells where the mask is False or the truth is NaN are left out; a NaN/Inf *predi
 the mask is an error (a diverged model must not look skilful by losing cells).
 
 Tables become result rows through :func:`to_rows` and :func:`ecodistill.runs.make_rows`.
-The comparison helpers :func:`retained_skill` and :func:`gap_closed` implement DESIGN.md's
-"comparison protocol".
+The comparison helpers :func:`retained_skill` and :func:`gap_closed` are the project's
+comparison measures (book chapter 4, "The protocol").
 
 Explained in book/generated/02_teacher.ipynb ("Evaluation") and book/generated/04_results.ipynb.
 """
@@ -234,7 +234,7 @@ def to_rows(metrics_by_region: Iterable[tuple[str, Mapping[str, float]]] | Mappi
 
 
 def retained_skill(s_student: Any, s_teacher: Any, s_clim: Any = 0.0) -> Any:
-    r"""Share of the teacher's skill above climatology that the student keeps (DESIGN.md):
+    r"""Share of the teacher's skill above climatology that the student keeps:
     :math:`(S_{student} - S_{clim}) / (S_{teacher} - S_{clim})`; NaN where the teacher has no
     skill above climatology. Works on scalars and arrays."""
     num = np.asarray(s_student, dtype=np.float64) - np.asarray(s_clim, dtype=np.float64)
@@ -246,7 +246,7 @@ def retained_skill(s_student: Any, s_teacher: Any, s_clim: Any = 0.0) -> Any:
 
 def gap_closed(err_scratch: Any, err_kd: Any, err_teacher: Any,
                spread: float | None = None) -> tuple[float, str]:
-    r"""Share of the scratch-to-teacher error gap that distillation closes (DESIGN.md):
+    r"""Share of the scratch-to-teacher error gap that distillation closes:
     :math:`(e_{scratch} - e_{kd}) / (e_{scratch} - e_{teacher})`.
 
     Each error may be a scalar or per-seed values (their mean is used). The gap must be

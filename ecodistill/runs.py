@@ -1,6 +1,6 @@
 """The result store: one tidy CSV per run, its config beside it, atomic writes.
 
-Layout (DESIGN.md "Result files")::
+Layout::
 
     results/<profile>/runs/<run_id>.csv    one row per value
     results/<profile>/runs/<run_id>.json   the run's config

@@ -1,6 +1,6 @@
 """Skill of one model's predictions on a fold, as ``(split, region, metric, value)`` tuples.
 
-Metrics (DESIGN.md "Result files"): ``r2`` = 1 - SSE / SST about the mean of the evaluated
+Metrics: ``r2`` = 1 - SSE / SST about the mean of the evaluated
 observations; ``rmse``; ``bias`` = mean(prediction - observation); ``r2_anom`` / ``rmse_anom``
 on anomalies, where each test site's own mean seasonal cycle (over its labelled months,
 calendar months seen at least twice) is removed from observations and predictions alike;

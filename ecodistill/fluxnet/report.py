@@ -235,7 +235,7 @@ def headline(summary: pd.DataFrame, target: str, method: str) -> float:
 def gap_closed(summary: pd.DataFrame) -> pd.DataFrame:
     """Share of the scratch-to-teacher R² gap each distilled arm closes, per (target, size).
 
-    DESIGN.md's rule: the share is given only where the gap exceeds twice the scratch
+    The share is given only where the gap exceeds twice the scratch
     students' spread over seeds x folds; otherwise the gap is too small to speak of closing it.
     """
     out = []

@@ -1,6 +1,6 @@
 r"""What a model costs per map: parameters, FLOPs and bytes moved for one ``(c, H, W)`` input.
 
-Compression is reported in all three (DESIGN.md "The comparison protocol"): a per-pixel
+Compression is reported in all three: a per-pixel
 MLP with few parameters can cost as many FLOPs per map as a large patch-based AFNO.
 
 * FLOPs: :class:`torch.utils.flop_counter.FlopCounterMode` counts matrix products and
