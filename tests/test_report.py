@@ -414,3 +414,14 @@ def test_empty_tables_have_the_columns_of_full_ones(tree, tmp_path, monkeypatch)
     nothing = report.read_current(PROFILE)
     for name, build in builders.items():
         assert list(build(nothing, None).columns) == full[name], name
+
+
+def test_teacher_finding_says_whether_there_is_skill_to_distil():
+    numbers = pd.DataFrame({"student": ["afno_s", "mlp_s", "teacher"],
+                            "r2_anom_scratch": [0.60, 0.66, np.nan],
+                            "r2_anom_distilled": [0.62, 0.63, 0.64]})
+    text = report.findings.teacher_finding(numbers)
+    assert "0.640" in text and "at 1 of 2 sizes" in text and "`mlp_s`" in text and "no skill" in text
+    below = report.findings.teacher_finding(numbers.assign(r2_anom_scratch=[0.5, 0.6, np.nan]))
+    assert "every tuned scratch student stays below it" in below and "skill to distil" in below
+    assert report.findings.teacher_finding(numbers[numbers["student"] == "teacher"]) == ""

@@ -68,6 +68,26 @@ def size_findings(numbers: pd.DataFrame) -> list[str]:
     return out
 
 
+def teacher_finding(numbers: pd.DataFrame) -> str:
+    """Whether the teacher is more skilful than the tuned scratch students (is there anything to
+    distil?): the teacher's test anomaly R² against the best scratch student's (seed mean)."""
+    sizes = numbers[numbers["student"] != "teacher"].dropna(subset=["r2_anom_scratch"])
+    teacher = numbers[numbers["student"] == "teacher"]
+    if sizes.empty or teacher.empty:
+        return ""
+    best = sizes.loc[sizes["r2_anom_scratch"].idxmax()]
+    t = float(teacher["r2_anom_distilled"].iloc[0])
+    above = int((sizes["r2_anom_scratch"] >= t).sum())
+    if above:
+        verdict = (f"the tuned scratch students match or beat it at {above} of {len(sizes)} sizes (best: "
+                   f"`{best['student']}`, {fmt('r2', best['r2_anom_scratch'])}), so at this profile the "
+                   "teacher has no skill beyond theirs to pass on")
+    else:
+        verdict = (f"every tuned scratch student stays below it (best: `{best['student']}`, "
+                   f"{fmt('r2', best['r2_anom_scratch'])}), so there is skill to distil")
+    return f"The teacher's test anomaly R² is {fmt('r2', t)}; {verdict}."
+
+
 def spread_findings(pairs: pd.DataFrame) -> list[str]:
     """Where distillation changes the spread of test RMSE over seeds by at least a factor of 2."""
     out = []
@@ -255,6 +275,9 @@ def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
                 f"`{r['student']}` (ΔRMSE {fmt_diff(r['diff'], r['ci_low'], r['ci_high'])} ×10⁻³, "
                 f"anomaly R² {fmt('r2', r['r2_anom_scratch'])} → {fmt('r2', r['r2_anom_distilled'])})"
                 for _, r in helps.iterrows()) + "."
+    teacher = teacher_finding(numbers)
+    if teacher:
+        body += " " + teacher
     twin = _contrast(contrasts, "distilled vs teacher-free twin")
     if twin is not None:
         body += (" Against a teacher-free twin with the distilled arm's own settings, distillation "
@@ -275,7 +298,7 @@ def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
 
 #: Keys of :func:`ecodistill.report.headline` whose values are Markdown (glued as such).
 MARKDOWN_KEYS = ("abstract", "profile_note", "findings_sizes", "findings_spread", "findings_controls",
-                 "findings_budget", "finding_speed", "retained_finding", "limitations")
+                 "findings_budget", "finding_speed", "finding_teacher", "retained_finding", "limitations")
 
 
 class Markdown:

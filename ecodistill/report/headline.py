@@ -83,6 +83,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                findings_controls=findings.bullets(findings.control_findings(contrasts_table, student)),
                findings_budget=findings.bullets(findings.budget_findings(contrasts_table, all_years)),
                finding_speed=findings.speed_finding(numbers),
+               finding_teacher=findings.teacher_finding(numbers) or none,
                retained_finding=findings.retained_finding(table, student, s_clim) or none,
                limitations=findings.bullets(findings.limitations(profile, cfg, record, teacher_params)))
     if table.empty or pairs.empty:
