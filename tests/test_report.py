@@ -425,3 +425,13 @@ def test_teacher_finding_says_whether_there_is_skill_to_distil():
     below = report.findings.teacher_finding(numbers.assign(r2_anom_scratch=[0.5, 0.6, np.nan]))
     assert "every tuned scratch student stays below it" in below and "skill to distil" in below
     assert report.findings.teacher_finding(numbers[numbers["student"] == "teacher"]) == ""
+
+
+def test_limitations_state_whether_training_had_plateaued():
+    budget = pd.DataFrame({"arm": ["scratch", "distilled"], "change_pct": [-10.75, -3.98]})
+    text = report.findings.plateau_text(budget)
+    assert "scratch -10.8 %; distilled -4.0 %" in text and "not plateaued" in text
+    assert "had plateaued" in report.findings.plateau_text(budget.assign(change_pct=[-1.0, 0.5]))
+    assert report.findings.plateau_text(budget.iloc[0:0]) == ""
+    lines = report.findings.limitations("cpu", get_profile("cpu"), None, 2e6, budget=budget)
+    assert any("**Training budgets.**" in line and "not plateaued" in line for line in lines)

@@ -206,17 +206,32 @@ def fluxnet_findings(pairs: pd.DataFrame, unlabeled: pd.DataFrame, level: float 
     return out
 
 
+def plateau_text(budget: pd.DataFrame | None) -> str:
+    """What twice the epochs did to each arm's validation RMSE (from
+    :func:`~ecodistill.report.budget_check`), and whether training had plateaued (every arm
+    within 2 %); empty without both runs of an arm."""
+    rows = budget.dropna(subset=["change_pct"]) if budget is not None and len(budget) else None
+    if rows is None or rows.empty:
+        return ""
+    changes = "; ".join(f"{r['arm']} {r['change_pct']:+.1f} %" for _, r in rows.iterrows())
+    flat = bool((rows["change_pct"].abs() <= 2.0).all())
+    return (f"At twice the epochs the validation RMSE changes by {changes}: training had "
+            + ("plateaued (every arm within 2 %)." if flat else
+               "not plateaued, so longer training may change the comparison."))
+
+
 def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
-                pi_measured: bool = False) -> list[str]:
+                pi_measured: bool = False, budget: pd.DataFrame | None = None) -> list[str]:
     """The limits of this build, with its own numbers: simulated data, the test years, the
-    teacher's size at this profile, the teacher seeds, the training budgets, Pi timings."""
+    teacher's size at this profile, the teacher seeds, the training budgets (with the budget
+    check's result when ``budget``, :func:`~ecodistill.report.budget_check`, has it), Pi timings."""
     d = cfg.data
     test = (f"one test year ({d.test_years[0]})" if d.test_years[0] == d.test_years[1]
             else f"the test years {d.test_years[0]}–{d.test_years[1]}")
     train = cfg.student_train
     steps = train.steps_per_epoch
-    budget = (f"{train.epochs} epochs of {steps} steps (batch {train.batch_size})" if steps
-              else f"{train.epochs} passes over the training days (batch {train.batch_size})")
+    steps_text = (f"{train.epochs} epochs of {steps} steps (batch {train.batch_size})" if steps
+                  else f"{train.epochs} passes over the training days (batch {train.batch_size})")
     seeds = 1 if record else 0
     out = [
         ("**Simulated data.** The global benchmark is a simulated Earth on real static maps: its "
@@ -232,9 +247,9 @@ def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
         (f"**One teacher seed.** The teacher (and each label-budget and from-scratch teacher) is "
         f"trained {'once' if seeds else 'not yet'}: the student intervals cover student seeds, not "
         "the variation between teachers."),
-        (f"**Training budgets.** Every student run takes {budget}, the same for both arms; the "
-        "budget check (chapter 4) shows whether that was enough, and larger budgets may change "
-        "the comparison."),
+        (f"**Training budgets.** Every student run takes {steps_text}, the same for both arms. "
+         + (plateau_text(budget) or "The budget check (chapter 4) shows whether that was enough, and "
+            "larger budgets may change the comparison.")),
         ("**Raspberry Pi timings.** " + ("Pi latencies come from measurements on a Pi." if pi_measured else
          "No Raspberry Pi was attached: Pi latencies are projected with a roofline model and a "
          "calibrated efficiency range; measured speed-ups are from an x86 host.")),

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .comparison import paired_comparison, student_table
 from .frames import climatology_skill, students, teacher_means
+from .selection import budget_check
 from .text import no_results_message, pct, provenance_text, target_check
 
 NUMBERS = ("compression_params", "compression_flops", "student_params", "student_mb",
@@ -85,7 +86,9 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                finding_speed=findings.speed_finding(numbers),
                finding_teacher=findings.teacher_finding(numbers) or none,
                retained_finding=findings.retained_finding(table, student, s_clim) or none,
-               limitations=findings.bullets(findings.limitations(profile, cfg, record, teacher_params)))
+               limitations=findings.bullets(findings.limitations(
+                   profile, cfg, record, teacher_params,
+                   budget=budget_check(frame, selection, cfg.student_train.epochs))))
     if table.empty or pairs.empty:
         return out
     better, sure = int((pairs["diff"] > 0).sum()), int((pairs["ci_low"] > 0).sum())
