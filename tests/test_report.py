@@ -435,3 +435,10 @@ def test_limitations_state_whether_training_had_plateaued():
     assert report.findings.plateau_text(budget.iloc[0:0]) == ""
     lines = report.findings.limitations("cpu", get_profile("cpu"), None, 2e6, budget=budget)
     assert any("**Training budgets.**" in line and "not plateaued" in line for line in lines)
+
+
+def test_identical_contrast_sides_are_named_not_scored():
+    contrasts = pd.DataFrame({"contrast": ["teacher-free twin vs scratch"], "diff": [0.0], "ci_low": [0.0],
+                              "ci_high": [0.0], "p_value": [np.nan], "n_pairs": [5]})
+    (line,) = report.findings.control_findings(contrasts, "afno_s")
+    assert "identical runs" in line and "×10⁻³" not in line

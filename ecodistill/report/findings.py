@@ -50,9 +50,9 @@ def _effect(diff: float, low: float, high: float) -> str:
     """``lowers the test RMSE by 2.80 [1.10, 5.10] ×10⁻³`` and its resolution, from a
     scratch − distilled difference (positive: distillation helps)."""
     if low > 0:
-        return f"lowers the test RMSE by {fmt_diff(diff, low, high)} ×10⁻³ (95% interval above zero)"
+        return f"lowers the test RMSE by {fmt_diff(diff, low, high)} ×10⁻³ (its 95% interval excludes zero)"
     if high < 0:
-        return f"raises the test RMSE by {fmt_diff(-diff, -high, -low)} ×10⁻³ (95% interval below zero)"
+        return f"raises the test RMSE by {fmt_diff(-diff, -high, -low)} ×10⁻³ (its 95% interval excludes zero)"
     return (f"changes the test RMSE by {fmt_diff(diff, low, high)} ×10⁻³, an interval that holds "
             "zero: no resolvable effect")
 
@@ -98,7 +98,7 @@ def spread_findings(pairs: pd.DataFrame) -> list[str]:
                 word = "narrower" if ratio >= 2 else "wider"
                 out.append(f"`{p['student']}`: the seed spread of the distilled student's test RMSE is "
                            f"{fmt('speedup', max(ratio, 1 / ratio))} {word} than the scratch student's "
-                           f"({fmt('rmse', p['std_distilled'])} vs {fmt('rmse', p['std_scratch'])}).")
+                           f"({p['std_distilled'] * 1e3:.2f} vs {p['std_scratch'] * 1e3:.2f} ×10⁻³).")
     return out
 
 
@@ -119,7 +119,10 @@ def control_findings(contrasts: pd.DataFrame, student: str) -> list[str]:
                                                 "targets, distillation"}
     for name, text in texts.items():
         c = _contrast(contrasts, name)
-        if c is not None:
+        if c is not None and c["diff"] == 0 and c["ci_low"] == 0 and c["ci_high"] == 0:
+            out.append(f"At `{student}`, the two sides of \"{name}\" are identical runs (the same loss, "
+                       "learning rate and steps): this contrast adds no separate evidence.")
+        elif c is not None:
             out.append(f"At `{student}`, {text} {_effect(c['diff'], c['ci_low'], c['ci_high'])} "
                        f"(p = {fmt('p', c['p_value'])}, {int(c['n_pairs'])} seeds).")
     return out
@@ -241,7 +244,7 @@ def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
         "seeds and test months, not years, so year-to-year variation is not covered."),
         (f"**Teacher size.** At the `{profile}` profile the teacher has "
          f"{fmt('params', teacher_params)} parameters, not the ~10⁸ of FourCastNet: the compression "
-         "ratios and the teacher's lead over small models belong to this scale."
+         "ratios and the teacher's skill relative to small models belong to this scale."
          if np.isfinite(teacher_params) else
          f"**Teacher size.** No teacher has been trained at the `{profile}` profile yet."),
         (f"**One teacher seed.** The teacher (and each label-budget and from-scratch teacher) is "
