@@ -170,4 +170,4 @@ def test_main_tables_do_not_scroll_at_1280px(site: Path):
         for table in layout["tables"]:
             assert not table["scrolls"], f"{page.name}: a main table scrolls sideways: {table}"
             checked += 1
-    assert checked >= 1, "no main table found on any page"
+    assert checked >= 5, f"only {checked} main tables found"
