@@ -157,7 +157,8 @@ def prepare_for_book(path: Path) -> None:
     """Make an executed notebook a chapter: remove its ``parameters`` cells (the default one
     and the ``injected-parameters`` one papermill added; the chapter's profile note and the
     appendix say which values were used), hide every other code input behind a toggle
-    (``hide-input``), and drop per-run timestamps."""
+    (``hide-input``), and drop per-run timestamps and random cell ids (a re-execution from the
+    same results leaves the committed chapter unchanged)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -167,6 +168,8 @@ def prepare_for_book(path: Path) -> None:
         if cell.cell_type != "code":
             continue
         tags = list(cell.get("metadata", {}).get("tags", []))
+        if "injected-parameters" in tags:
+            cell["id"] = "injected-parameters"  # papermill draws a random id on every run
         if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
             tags.append("remove-cell")  # the page's profile note says which profile it shows
         elif not {"remove-cell", "remove-input", "hide-input"} & set(tags):

@@ -46,6 +46,7 @@ def test_an_executed_notebook_becomes_a_chapter(tmp_path):
     assert tags[4] == ["remove-input"] and tags[0] == []
     assert "papermill" not in out.cells[3].metadata and "execution" not in out.cells[3].metadata
     assert out.metadata["papermill"] == {"parameters": {"profile": "cpu"}}
+    assert out.cells[2].id == "injected-parameters"  # not papermill's random id: no churn
 
 
 def test_smoke_is_never_published():
