@@ -312,6 +312,11 @@ def test_controls_and_contrasts(tree):
     assert (twin.ci_low, twin.ci_high) == pytest.approx((0.01, 0.03))
     assert k.loc["1 label year: all-label teacher", "label_years"] == 1
     assert k["question"].str.endswith("?").all()
+    assert not k["identical"].any()
+    runs = report.wide(frame)
+    scratch = runs[(runs["student"] == "afno_s") & (runs["init"] == "scratch") & (runs["tag"] == "final")]
+    same = report.comparison.paired_difference(frame, scratch, scratch)
+    assert same["identical"] and same["diff"] == 0 and same["n_pairs"] == len(scratch)
 
 
 def test_summary_table_and_findings(tree):
@@ -439,6 +444,9 @@ def test_limitations_state_whether_training_had_plateaued():
 
 def test_identical_contrast_sides_are_named_not_scored():
     contrasts = pd.DataFrame({"contrast": ["teacher-free twin vs scratch"], "diff": [0.0], "ci_low": [0.0],
-                              "ci_high": [0.0], "p_value": [np.nan], "n_pairs": [5]})
+                              "ci_high": [0.0], "p_value": [np.nan], "n_pairs": [5], "identical": [True]})
     (line,) = report.findings.control_findings(contrasts, "afno_s")
     assert "identical runs" in line and "×10⁻³" not in line
+    # a difference that merely rounds to zero is still scored
+    (line,) = report.findings.control_findings(contrasts.assign(identical=False), "afno_s")
+    assert "identical runs" not in line and "×10⁻³" in line

@@ -53,7 +53,7 @@ PAIR_COLUMNS = [*SIZE, "method", "alpha", "n_pairs", "rmse_scratch", "rmse_disti
                 "std_scratch", "std_distilled"]
 CONTROL_KEYS = ["control", "condition", "arm", "label_years"]
 CONTRAST_COLUMNS = ["contrast", "question", "label_years", "n_pairs", "rmse_base", "rmse_arm",
-                    "diff", "ci_low", "ci_high", "p_value", "wins"]
+                    "diff", "ci_low", "ci_high", "p_value", "wins", "identical"]
 
 
 def _missing(frame: pd.DataFrame) -> str:
@@ -128,14 +128,16 @@ def paired_difference(frame: pd.DataFrame, base: pd.DataFrame, arm: pd.DataFrame
     ``base`` and ``arm`` are :func:`wide` rows with a ``seed`` column (one run per seed each).
     Returns ``n_pairs, rmse_base, rmse_arm, diff, wins`` (seeds where ``arm`` is better),
     ``p_value`` (two-sided Wilcoxon signed-rank), ``ci_low, ci_high`` (95% bootstrap over seeds
-    x test months of ``diff``; NaN without monthly rows) and the paired ``seeds``.
+    x test months of ``diff``; NaN without monthly rows), ``identical`` (both sides score the
+    same at every paired seed and test month: the same runs under two names, no evidence)
+    and the paired ``seeds``.
     """
     base, arm = base.drop_duplicates("seed").set_index("seed"), arm.drop_duplicates("seed").set_index("seed")
     seeds = sorted(set(base.index) & set(arm.index))
     nan = float("nan")
     if not seeds:
         return {"n_pairs": 0, "rmse_base": nan, "rmse_arm": nan, "diff": nan, "wins": 0,
-                "p_value": nan, "ci_low": nan, "ci_high": nan, "seeds": []}
+                "p_value": nan, "ci_low": nan, "ci_high": nan, "identical": False, "seeds": []}
     a, b = base.loc[seeds, "rmse"].to_numpy(float), arm.loc[seeds, "rmse"].to_numpy(float)
     test = stats.paired_test(b, a)  # a - b = base - arm
     months = month_table(frame, base.loc[seeds, "run_id"]) - month_table(frame, arm.loc[seeds, "run_id"])
@@ -143,7 +145,8 @@ def paired_difference(frame: pd.DataFrame, base: pd.DataFrame, arm: pd.DataFrame
           else {"low": nan, "high": nan})
     return {"n_pairs": test["n"], "rmse_base": float(a.mean()), "rmse_arm": float(b.mean()),
             "diff": test["mean_diff"], "wins": test["wins"], "p_value": test["p_value"],
-            "ci_low": ci["low"], "ci_high": ci["high"], "seeds": seeds}
+            "ci_low": ci["low"], "ci_high": ci["high"],
+            "identical": bool(np.array_equal(a, b) and not np.any(months.to_numpy())), "seeds": seeds}
 
 
 def paired_comparison(frame: pd.DataFrame, selection: dict | None = None,

@@ -119,7 +119,7 @@ def control_findings(contrasts: pd.DataFrame, student: str) -> list[str]:
                                                 "targets, distillation"}
     for name, text in texts.items():
         c = _contrast(contrasts, name)
-        if c is not None and c["diff"] == 0 and c["ci_low"] == 0 and c["ci_high"] == 0:
+        if c is not None and bool(c.get("identical", False)):
             out.append(f"At `{student}`, the two sides of \"{name}\" are identical runs (the same loss, "
                        "learning rate and steps): this contrast adds no separate evidence.")
         elif c is not None:

@@ -46,14 +46,16 @@ def selection_text(selection: dict | None) -> str:
 def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
              hardware: str = "unknown", n_boot: int = 2000, table: pd.DataFrame | None = None,
              pairs: pd.DataFrame | None = None, contrasts_table: pd.DataFrame | None = None,
-             timing: pd.DataFrame | None = None, record: dict | None = None) -> dict[str, Any]:
+             timing: pd.DataFrame | None = None, record: dict | None = None,
+             budget: pd.DataFrame | None = None) -> dict[str, Any]:
     """The abstract's numbers (plain floats, NaN when absent), verdict sentences (str) and
     findings (Markdown), at the profile's ``headline_student``, for :func:`myst_nb.glue`.
 
     Every verdict is a sentence computed from the numbers, so the prose quoting it reads
     correctly whichever way the results come out. ``table``, ``pairs``, ``contrasts_table``
     (outputs of :func:`student_table`, :func:`paired_comparison`, :func:`contrasts` for the same
-    frame) save recomputing them; ``timing`` (:func:`timing_table`) adds latency.
+    frame) and ``budget`` (:func:`budget_check`) save recomputing them; ``timing``
+    (:func:`timing_table`) adds latency.
     """
     from . import findings
     from .comparison import contrasts
@@ -65,6 +67,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
     table = student_table(frame) if table is None else table
     pairs = paired_comparison(frame, selection, n_boot) if pairs is None else pairs
     contrasts_table = contrasts(frame, selection, n_boot) if contrasts_table is None else contrasts_table
+    budget = budget_check(frame, selection, cfg.student_train.epochs) if budget is None else budget
     numbers = summary_numbers(table, pairs, timing) if len(pairs) else summary_numbers(table, pairs.iloc[0:0])
     teacher_rows = table[table["student"] == "teacher"] if "student" in table else table.iloc[0:0]
     teacher = teacher_means(frame)  # also before any student run exists
@@ -87,8 +90,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                finding_teacher=findings.teacher_finding(numbers) or none,
                retained_finding=findings.retained_finding(table, student, s_clim) or none,
                limitations=findings.bullets(findings.limitations(
-                   profile, cfg, record, teacher_params,
-                   budget=budget_check(frame, selection, cfg.student_train.epochs))))
+                   profile, cfg, record, teacher_params, budget=budget)))
     if table.empty or pairs.empty:
         return out
     better, sure = int((pairs["diff"] > 0).sum()), int((pairs["ci_low"] > 0).sum())
