@@ -166,8 +166,9 @@ def plan_students(ws: Workspace, seconds: float, rates: dict[str, float], n_tune
 
 
 def run_students(ws: Workspace, clock: Clock) -> dict:
-    """Stage 3: the protocol's selection, final matrix and controls, each run only if it fits."""
-    from .protocol import run_controls, run_final, select_settings
+    """Stage 3: the protocol's selection, final matrix, controls and longer training, each run
+    only if it fits."""
+    from .protocol import run_controls, run_final, run_longer, select_settings
 
     capped = ws.cfg.student_train.max_steps is not None  # a path test: no throughput to plan with
     rates = {} if capped else _student_rates(ws, ws.cfg.students)
@@ -188,7 +189,8 @@ def run_students(ws: Workspace, clock: Clock) -> dict:
         return fits
 
     selection = select_settings(ws)
-    ids = run_final(ws, selection, allow=allow) + run_controls(ws, selection, allow=allow)
+    ids = (run_final(ws, selection, allow=allow) + run_controls(ws, selection, allow=allow)
+           + run_longer(ws, selection, allow=allow))
     return {"epochs": ws.cfg.student_train.epochs, "samples_per_s": {k: round(v, 1) for k, v in rates.items()},
             "runs": len(ids), "skipped": skipped, "selection": {k: selection[k] for k in
                                                                            ("alpha", "loss", "scratch_loss")}}

@@ -26,7 +26,11 @@ scratch arm's truth loss, each size's learning rate searched (:mod:`ecodistill.h
 
 5. **Sweep and budget check** (validation years, seed 0): every alpha at the distilled
    arm's tuned loss and learning rate (drawn against scratch at its own), and both arms'
-   selected settings at twice the epochs, to show whether training has plateaued.
+   selected settings at twice and four times the epochs, to show whether training has
+   plateaued.
+6. **Longer training** at the headline size: both arms at twice the epochs over every seed
+   on the test years, so the verdict can be read again at a larger budget (the learning
+   rates stay those tuned at the profile's budget).
 
 Explained in book/generated/04_results.ipynb ("The protocol").
 """
@@ -46,7 +50,11 @@ from .pipeline import Workspace, open_workspace
 from .teacher import ensure_teacher, teacher_record
 from .utils import atomic_write_json, results_dir
 
-STAGES = ("select", "headroom", "final", "controls", "sweep")
+STAGES = ("select", "headroom", "final", "controls", "sweep", "longer")
+#: Multiples of the profile's student epochs in the budget check (seed 0, validation years).
+BUDGET_FACTORS = (2, 4)
+#: Multiple of the epochs of the longer-training stage (every seed, test years).
+LONGER_FACTOR = 2
 
 
 def selection_path(profile: str):
@@ -193,18 +201,38 @@ def run_controls(ws: Workspace, selection: dict, allow: Callable[..., bool] | No
     return ids
 
 
+def _headline_arms(ws: Workspace, selection: dict) -> tuple[StudentConfig, list[tuple[DistillConfig, float]]]:
+    """The headline student and its two arms' (setting, learning-rate multiple): scratch, distilled."""
+    scfg = ws.cfg.student(ws.cfg.headline_student)
+    return scfg, [best_scratch(selection, scfg.family), best_distilled(selection, scfg.family)]
+
+
 def run_sweep(ws: Workspace, selection: dict, seed: int = 0) -> list[str]:
     """Stage 5: every alpha at the distilled arm's tuned loss and learning rate, and both arms'
-    selected settings at twice the epochs (validation years)."""
-    scfg = ws.cfg.student(ws.cfg.headline_student)
-    best, kd_lr = best_distilled(selection, scfg.family)
-    scratch, lr = best_scratch(selection, scfg.family)
+    selected settings at :data:`BUDGET_FACTORS` times the epochs (validation years; tags
+    ``budget2x``, ``budget4x``)."""
+    scfg, arms = _headline_arms(ws, selection)
+    best, kd_lr = arms[1]
     ids = [train_student(ws, scfg, replace(best, alpha=a), seed, tag="sweep", lr_scale=kd_lr,
                          splits=("val",)).run_id for a in ws.cfg.alphas]
-    longer = {"epochs": 2 * ws.cfg.student_train.epochs}
-    for dcfg, scale in ((scratch, lr), (best, kd_lr)):
-        ids.append(train_student(ws, scfg, dcfg, seed, tag="budget2x", lr_scale=scale, splits=("val",),
-                                 train_changes=longer).run_id)
+    for factor in BUDGET_FACTORS:
+        longer = {"epochs": factor * ws.cfg.student_train.epochs}
+        ids += [train_student(ws, scfg, dcfg, seed, tag=f"budget{factor}x", lr_scale=scale, splits=("val",),
+                              train_changes=longer).run_id for dcfg, scale in arms]
+    return ids
+
+
+def run_longer(ws: Workspace, selection: dict, allow: Callable[..., bool] | None = None) -> list[str]:
+    """Stage 6: both arms at the headline size with :data:`LONGER_FACTOR` times the epochs,
+    every seed, test years (tag ``long2x``; ``allow`` as in :func:`run_final`)."""
+    scfg, arms = _headline_arms(ws, selection)
+    longer = {"epochs": LONGER_FACTOR * ws.cfg.student_train.epochs}
+    ids = []
+    for seed in ws.cfg.seeds:
+        if allow is not None and not allow(scfg, 2 * LONGER_FACTOR):  # two runs, each as long as that many
+            continue
+        ids += [train_student(ws, scfg, dcfg, seed, tag=f"long{LONGER_FACTOR}x", lr_scale=scale,
+                              train_changes=longer).run_id for dcfg, scale in arms]
     return ids
 
 
@@ -227,6 +255,8 @@ def run_matrix(profile: str, device: str | None = None, stages: tuple[str, ...] 
         ids += run_controls(ws, selection)
     if "sweep" in stages:
         ids += run_sweep(ws, selection)
+    if "longer" in stages:
+        ids += run_longer(ws, selection)
     return selection, ids
 
 

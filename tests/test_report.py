@@ -36,6 +36,7 @@ BIOMES = {"forest": 0.1, "desert": -0.1}  # added to each model's global anomaly
 ALPHA, LOSS, SCRATCH_LOSS = 0.5, "bounded", "huber"
 # the teacher-free twin: 0.10 every seed (distilled 0.08 on average -> the teacher adds 0.02)
 TWIN, NOEXTRA, NOISEFREE = 0.10, 0.085, 0.09
+LONG = {"scratch": 0.075, "distilled": 0.078}  # at twice the epochs scratch overtakes
 # label budgets: scratch (+0.01 per seed), distilled from the all-label teacher, from the
 # same-label teacher
 BUDGETS = {1: (0.20, 0.15, 0.17), 3: (0.15, 0.12, 0.13)}
@@ -133,11 +134,14 @@ def make_synthetic_results(profile: str = PROFILE, clim: float | None = None) ->
         _student(profile, "afno_s", "distilled", 0, v, tag="sweep", alpha=alpha, split="val", teacher=t)
     _student(profile, "afno_s", "scratch", 0, 0.078, tag="budget2x", split="val", teacher=t)
     _student(profile, "afno_s", "distilled", 0, 0.0594, tag="budget2x", split="val", teacher=t)
+    _student(profile, "afno_s", "scratch", 0, 0.0741, tag="budget4x", split="val", teacher=t)
     atomic_write_json(results_dir(profile) / "selection.json", _selection())
     for seed in range(3):
         _student(profile, "afno_s", "scratch", seed, NOISEFREE, tag="noisefree", teacher=t)
         _student(profile, "afno_s", "distilled", seed, NOEXTRA, tag="noextra", teacher=t)
         _student(profile, "afno_s", "distilled", seed, TWIN, tag="alpha0", alpha=0.0, teacher=t)
+        for init, rmse in LONG.items():  # both arms at twice the epochs (runs of seeds 0-2 only)
+            _student(profile, "afno_s", init, seed, rmse, tag="long2x", teacher=t)
         for years, (scratch, distilled, same) in BUDGETS.items():
             _student(profile, "afno_s", "scratch", seed, scratch + 0.01 * seed,
                      tag=f"budget{years}", label_years=years, teacher=t)
@@ -284,10 +288,13 @@ def test_selection_tables(tree):
     assert losses[losses.chosen][["arm", "loss"]].values.tolist() == [["distilled", "bounded"],
                                                                       ["scratch", "huber"]]
     assert losses[losses.arm == "scratch"].alpha.isna().all()
-    budget = report.budget_check(frame, selection, epochs=6).set_index("arm")
-    assert budget.loc["scratch", "change_pct"] == pytest.approx(-2.5)
-    assert budget.loc["distilled", "change_pct"] == pytest.approx(-1.0)
-    assert budget.loc["distilled", "epochs_2x"] == 12
+    budget = report.budget_check(frame, selection, epochs=6)
+    assert budget[["arm", "epochs"]].values.tolist() == [["scratch", 6], ["scratch", 12], ["scratch", 24],
+                                                        ["distilled", 6], ["distilled", 12]]
+    assert budget["change_pct"].tolist() == pytest.approx([np.nan, -2.5, -5.0, np.nan, -1.0], nan_ok=True)
+    text = report.findings.plateau_text(budget)  # the last doubling of each arm
+    assert "scratch -5.0 % (12 → 24 epochs); distilled -1.0 % (6 → 12 epochs)" in text
+    assert "not plateaued" in text
     assert "huber loss" in report.selection_text(selection)
     assert "afno x2 / x0.5" in report.selection_text(selection)
 
@@ -301,12 +308,19 @@ def test_controls_and_contrasts(tree):
     assert c.loc["1 label year: scratch", "rmse_mean"] == pytest.approx(0.21)  # 0.20, 0.21, 0.22
     assert c.loc["3 label years: distilled, same-label teacher", "rmse_mean"] == pytest.approx(0.13)
     assert c.loc["all label years: scratch", "rmse_mean"] == pytest.approx(0.11)
+    assert c.loc["distilled at twice the epochs", "rmse_mean"] == pytest.approx(LONG["distilled"])
+    lines = report.findings.control_findings(report.contrasts(frame, selection), "afno_s")
+    assert any(line.startswith("At `afno_s`, with both arms trained for twice the epochs, distillation raises")
+               for line in lines)
     k = report.contrasts(frame, selection).set_index("contrast")
     expected = {"distilled vs scratch": 0.03, "distilled vs teacher-free twin": TWIN - 0.08,
                 "teacher-free twin vs scratch": 0.11 - TWIN, "extra years": NOEXTRA - 0.08,
                 "distilled vs noise-free scratch": NOISEFREE - 0.08,
                 "1 label year: all-label teacher": 0.21 - 0.15, "1 label year: same-label teacher": 0.21 - 0.17,
-                "3 label years: all-label teacher": 0.16 - 0.12, "3 label years: same-label teacher": 0.16 - 0.13}
+                "3 label years: all-label teacher": 0.16 - 0.12, "3 label years: same-label teacher": 0.16 - 0.13,
+                "distilled vs scratch, twice the epochs": LONG["scratch"] - LONG["distilled"],
+                "scratch: twice the epochs": 0.11 - LONG["scratch"],
+                "distilled: twice the epochs": 0.08 - LONG["distilled"]}
     assert k["diff"].to_dict() == pytest.approx(expected)
     twin = k.loc["distilled vs teacher-free twin"]  # per-seed differences 0.03, 0.02, 0.01
     assert (twin.ci_low, twin.ci_high) == pytest.approx((0.01, 0.03))
@@ -433,10 +447,11 @@ def test_teacher_finding_says_whether_there_is_skill_to_distil():
 
 
 def test_limitations_state_whether_training_had_plateaued():
-    budget = pd.DataFrame({"arm": ["scratch", "distilled"], "change_pct": [-10.75, -3.98]})
+    budget = pd.DataFrame({"arm": ["scratch", "scratch", "distilled", "distilled"], "epochs": [6, 12, 6, 12],
+                           "change_pct": [np.nan, -10.75, np.nan, -3.98]})
     text = report.findings.plateau_text(budget)
-    assert "scratch -10.8 %; distilled -4.0 %" in text and "not plateaued" in text
-    assert "had plateaued" in report.findings.plateau_text(budget.assign(change_pct=[-1.0, 0.5]))
+    assert "scratch -10.8 % (6 → 12 epochs); distilled -4.0 % (6 → 12 epochs)" in text and "not plateaued" in text
+    assert "had plateaued" in report.findings.plateau_text(budget.assign(change_pct=[np.nan, -1.0, np.nan, 0.5]))
     assert report.findings.plateau_text(budget.iloc[0:0]) == ""
     lines = report.findings.limitations("cpu", get_profile("cpu"), None, 2e6, budget=budget)
     assert any("**Training budgets.**" in line and "not plateaued" in line for line in lines)

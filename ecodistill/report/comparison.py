@@ -200,12 +200,14 @@ def paired_comparison(frame: pd.DataFrame, selection: dict | None = None,
 
 def _control_rows(frame: pd.DataFrame, selection: dict | None) -> dict[str, pd.DataFrame]:
     """:func:`wide` rows of the headline-size runs by role: ``scratch``, ``distilled``
-    (final), ``alpha0``, ``noextra``, ``noisefree``, and per label budget N ``scratch@N``,
-    ``distilled@N`` (teacher of all labels) and ``same@N`` (teacher of the same N years)."""
+    (final), ``alpha0``, ``noextra``, ``noisefree``, ``scratch_long``, ``distilled_long``
+    (twice the epochs), and per label budget N ``scratch@N``, ``distilled@N`` (teacher of all
+    labels) and ``same@N`` (teacher of the same N years)."""
     w = wide(frame)
     w = w[(w["kind"] == "student") & (w["method"] != "headroom")]
-    special = w[w["tag"].isin(["noisefree", "noextra", "alpha0"]) | w["tag"].str.startswith("budget")]
-    special = special[special["tag"] != "budget2x"]
+    check = w["tag"].str.fullmatch(r"budget\d+x")  # the budget check: validation only
+    special = w[(w["tag"].isin(["noisefree", "noextra", "alpha0"]) | w["tag"].str.startswith(("budget", "long")))
+                & ~check]
     if special.empty:
         return {}
     student = (selection or {}).get("student") or special["student"].iloc[0]
@@ -216,8 +218,10 @@ def _control_rows(frame: pd.DataFrame, selection: dict | None) -> dict[str, pd.D
     roles = {"scratch": scratch[scratch["tag"] == "final"],
              "distilled": kd[(kd["tag"] == "final") & (np.isclose(kd["alpha"], chosen[1]) if chosen else True)],
              "alpha0": kd[kd["tag"] == "alpha0"], "noextra": kd[kd["tag"] == "noextra"],
-             "noisefree": scratch[scratch["tag"] == "noisefree"]}
-    for tag in sorted(set(w["tag"]) - {"budget2x"}):
+             "noisefree": scratch[scratch["tag"] == "noisefree"],
+             "scratch_long": scratch[scratch["tag"] == LONG_TAG],
+             "distilled_long": kd[(kd["tag"] == LONG_TAG) & (np.isclose(kd["alpha"], chosen[1]) if chosen else True)]}
+    for tag in sorted(set(w["tag"])):
         m = re.fullmatch(r"budget(\d+)(teacher\d+)?", tag)
         if not m:
             continue
@@ -233,6 +237,9 @@ def years_text(n: int, word: str = "label") -> str:
     return f"{n} {word} year{'' if n == 1 else 's'}"
 
 
+#: Tag of the longer-training runs (:func:`ecodistill.protocol.run_longer`).
+LONG_TAG = "long2x"
+
 #: Rows of the controls table: role -> (control, condition, arm).
 CONTROL_ROLES = {
     "scratch": ("arms", "scratch: its own truth loss and learning rate", "scratch"),
@@ -241,6 +248,8 @@ CONTROL_ROLES = {
                "teacher-free"),
     "noextra": ("extra years", "distilled without the teacher-labelled extra years", "distilled"),
     "noisefree": ("noise", "scratch on noise-free, gap-free targets", "scratch"),
+    "scratch_long": ("longer training", "scratch at twice the epochs", "scratch"),
+    "distilled_long": ("longer training", "distilled at twice the epochs", "distilled"),
 }
 BUDGET_ARMS = {"scratch": "scratch", "distilled": "distilled, all-label teacher",
                "same": "distilled, same-label teacher"}
@@ -253,7 +262,8 @@ def controls(frame: pd.DataFrame, selection: dict | None = None) -> pd.DataFrame
     ``control`` is ``arms`` (the two reported arms), ``teacher-free`` (the distilled arm's
     settings with alpha 0 and no extra years: what it gets is not a distillation gain),
     ``extra years`` (distilled without the teacher-labelled extra years), ``noise`` (scratch on
-    the simulator's noise-free targets) or ``budget`` (1, 3, 10 and all labelled years; ``arm``
+    the simulator's noise-free targets), ``longer training`` (both arms at twice the epochs) or
+    ``budget`` (1, 3, 10 and all labelled years; ``arm``
     ``scratch``, ``distilled, all-label teacher`` or ``distilled, same-label teacher``;
     ``label_years`` NaN = all years).
     Columns: ``control, condition, arm, label_years, n_seeds, rmse_mean, rmse_std,
@@ -278,7 +288,7 @@ def controls(frame: pd.DataFrame, selection: dict | None = None) -> pd.DataFrame
                        CONTROL_KEYS, metrics)
              for control, condition, arm, years, rows in groups]
     out = pd.concat(parts, ignore_index=True)
-    order = {"arms": 0, "teacher-free": 1, "extra years": 2, "noise": 3, "budget": 4}
+    order = {"arms": 0, "teacher-free": 1, "extra years": 2, "noise": 3, "longer training": 4, "budget": 5}
     out = out.assign(_o=out["control"].map(order), _y=out["label_years"].fillna(1e9))
     out = out.sort_values(["_o", "_y", "arm"], kind="stable").drop(columns=["_o", "_y"])
     return labelled(out.reset_index(drop=True), _missing(frame))
@@ -296,6 +306,12 @@ CONTRASTS = [
      "what do the teacher-labelled extra years add?"),
     ("distilled vs noise-free scratch", "noisefree", "distilled",
      "does distillation do better than scratch trained on clean targets?"),
+    ("distilled vs scratch, twice the epochs", "scratch_long", "distilled_long",
+     "does the verdict hold when both arms train twice as long?"),
+    ("scratch: twice the epochs", "scratch", "scratch_long",
+     "how much does the scratch arm gain from twice the steps?"),
+    ("distilled: twice the epochs", "distilled", "distilled_long",
+     "how much does the distilled arm gain from twice the steps?"),
 ]
 
 

@@ -108,15 +108,20 @@ def _contrast(contrasts: pd.DataFrame, name: str) -> pd.Series | None:
 
 
 def control_findings(contrasts: pd.DataFrame, student: str) -> list[str]:
-    """What the teacher adds beyond the distilled arm's own settings, the extra years, and
-    denoising, at the headline size (from :func:`~ecodistill.report.contrasts`)."""
+    """What the teacher adds beyond the distilled arm's own settings, the extra years,
+    denoising, and whether the verdict holds at twice the epochs, at the headline size (from
+    :func:`~ecodistill.report.contrasts`)."""
     out = []
     texts = {"distilled vs teacher-free twin": "against its teacher-free twin (the same loss, learning "
                                                "rate and steps with alpha 0 and no extra years), distillation",
              "teacher-free twin vs scratch": "the teacher-free twin against the scratch arm",
              "extra years": "the teacher-labelled extra years (distilled with vs without them)",
              "distilled vs noise-free scratch": "against a scratch student trained on the noise-free "
-                                                "targets, distillation"}
+                                                "targets, distillation",
+             "distilled vs scratch, twice the epochs": "with both arms trained for twice the epochs, "
+                                                       "distillation",
+             "scratch: twice the epochs": "twice the epochs, for the scratch arm,",
+             "distilled: twice the epochs": "twice the epochs, for the distilled arm,"}
     for name, text in texts.items():
         c = _contrast(contrasts, name)
         if c is not None and bool(c.get("identical", False)):
@@ -210,15 +215,17 @@ def fluxnet_findings(pairs: pd.DataFrame, unlabeled: pd.DataFrame, level: float 
 
 
 def plateau_text(budget: pd.DataFrame | None) -> str:
-    """What twice the epochs did to each arm's validation RMSE (from
+    """What the last doubling of the epochs did to each arm's validation RMSE (from
     :func:`~ecodistill.report.budget_check`), and whether training had plateaued (every arm
-    within 2 %); empty without both runs of an arm."""
+    within 2 % at its last doubling); empty without a longer run of an arm."""
     rows = budget.dropna(subset=["change_pct"]) if budget is not None and len(budget) else None
     if rows is None or rows.empty:
         return ""
-    changes = "; ".join(f"{r['arm']} {r['change_pct']:+.1f} %" for _, r in rows.iterrows())
-    flat = bool((rows["change_pct"].abs() <= 2.0).all())
-    return (f"At twice the epochs the validation RMSE changes by {changes}: training had "
+    last = rows.groupby("arm", sort=False).tail(1)
+    changes = "; ".join(f"{r['arm']} {r['change_pct']:+.1f} % ({int(r['epochs']) // 2} → {int(r['epochs'])} "
+                        "epochs)" for _, r in last.iterrows())
+    flat = bool((last["change_pct"].abs() <= 2.0).all())
+    return (f"Doubling the epochs a last time changes the validation RMSE by {changes}: training had "
             + ("plateaued (every arm within 2 %)." if flat else
                "not plateaued, so longer training may change the comparison."))
 

@@ -4,7 +4,7 @@ at its own tuned settings, the training-budget check, and the training settings 
 
 Reads ``results/<profile>/selection.json`` (passed in as ``selection``; its schema is
 :func:`ecodistill.protocol.select_settings`'s) and, for :func:`alpha_sweep` and
-:func:`budget_check`, the ``-sweep-`` and ``-budget2x-`` runs among the result rows;
+:func:`budget_check`, the ``-sweep-`` and ``-budget<k>x-`` runs among the result rows;
 :func:`training_table` reads only the profiles' configs. Every builder returns a table with no
 rows, and ``attrs["missing"]`` naming the command, while the results are missing.
 
@@ -12,11 +12,13 @@ Explained in book/generated/04_results.ipynb ("The protocol", "Selection on the 
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from ..config import get_profile
-from .frames import empty_table, labelled, profile_of, students
+from .frames import empty_table, labelled, profile_of, students, wide
 from .text import no_results_message
 
 SEARCH_COLUMNS = ["family", "arm", "setting", "n_trials", "lr_multipliers", "best_lr", "interior",
@@ -145,30 +147,35 @@ def alpha_sweep(frame: pd.DataFrame, selection: dict | None = None) -> pd.DataFr
     return labelled(out[SWEEP_COLUMNS].sort_values(["init", "alpha"]).reset_index(drop=True), missing)
 
 
-BUDGET_COLUMNS = ["arm", "setting", "lr_scale", "epochs", "val_rmse", "epochs_2x", "val_rmse_2x",
-                  "change_pct"]
+BUDGET_COLUMNS = ["arm", "setting", "lr_scale", "epochs", "val_rmse", "change_pct"]
 
 
 def budget_check(frame: pd.DataFrame, selection: dict | None, epochs: int) -> pd.DataFrame:
     """Has training plateaued? Each arm's selected setting at its tuned learning rate, at the
-    profile's ``epochs`` (its search trial) and at twice the epochs (the ``-budget2x-`` runs),
-    validation years, seed 0. ``change_pct`` = 100 (RMSE at 2x − RMSE at 1x) / RMSE at 1x:
-    near zero means the budget suffices; clearly negative means both arms were still learning.
+    profile's ``epochs`` (its search trial) and at every multiple of them that was run (the
+    ``-budget2x-``, ``-budget4x-`` runs), validation years, seed 0: one row per arm and budget.
+    ``change_pct`` = 100 (RMSE − RMSE at the next smaller budget) / RMSE at that budget (NaN on
+    an arm's first row): near zero means another doubling no longer helps; clearly negative
+    means the arm was still learning.
     """
     missing = no_results_message(profile_of(frame))
-    longer = students(frame, "budget2x", split="val")
-    if longer.empty or not selection:
+    tags = set(wide(frame, "val")["tag"]) if len(frame) else set()
+    factors = {int(m.group(1)): students(frame, m.group(0), split="val")
+               for m in (re.fullmatch(r"budget(\d+)x", str(t)) for t in tags) if m}
+    if not factors or not selection:
         return empty_table(BUDGET_COLUMNS, missing)
     rows = []
-    for arm, init in (("scratch", "scratch"), ("distilled", "distilled")):
-        mine = longer[longer["init"] == init]
-        if mine.empty:
+    for arm in ("scratch", "distilled"):
+        longer = {f: r[r["init"] == arm] for f, r in sorted(factors.items()) if (r["init"] == arm).any()}
+        if not longer:
             continue
-        lr, val = tuned_val_rmse(selection, arm, mine["family"].iloc[0])
-        two = float(mine["rmse"].mean())
-        rows.append({"arm": arm, "setting": arm_setting(selection, arm), "lr_scale": lr,
-                     "epochs": epochs, "val_rmse": val, "epochs_2x": 2 * epochs, "val_rmse_2x": two,
-                     "change_pct": 100 * (two - val) / val})
+        lr, val = tuned_val_rmse(selection, arm, next(iter(longer.values()))["family"].iloc[0])
+        points = [(epochs, val)] + [(f * epochs, float(r["rmse"].mean())) for f, r in longer.items()]
+        previous = np.nan
+        for n_epochs, rmse in points:
+            rows.append({"arm": arm, "setting": arm_setting(selection, arm), "lr_scale": lr, "epochs": n_epochs,
+                         "val_rmse": rmse, "change_pct": 100 * (rmse - previous) / previous})
+            previous = rmse
     return labelled(pd.DataFrame(rows, columns=BUDGET_COLUMNS), missing)
 
 
