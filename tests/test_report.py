@@ -457,6 +457,16 @@ def test_limitations_state_whether_training_had_plateaued():
     assert any("**Training budgets.**" in line and "not plateaued" in line for line in lines)
 
 
+def test_limitations_say_when_the_sweep_prefers_another_alpha():
+    sweep = pd.DataFrame({"init": ["distilled"] * 3 + ["scratch"], "alpha": [0.25, 0.75, 1.0, np.nan],
+                          "val_rmse": [0.0328, 0.0334, 0.0339, 0.0320]})
+    text = report.findings.sweep_text(sweep, 0.75)
+    assert "prefers alpha = 0.25" in text and "1.8 % lower than the chosen alpha = 0.75" in text
+    assert report.findings.sweep_text(sweep, 0.25) == ""  # the choice is still the best
+    lines = report.findings.limitations("cpu", get_profile("cpu"), None, 2e6, sweep=sweep, chosen_alpha=0.75)
+    assert lines[-2].startswith("**Coordinate-wise selection.**") and lines[-1].startswith("**Raspberry Pi")
+
+
 def test_identical_contrast_sides_are_named_not_scored():
     contrasts = pd.DataFrame({"contrast": ["teacher-free twin vs scratch"], "diff": [0.0], "ci_low": [0.0],
                               "ci_high": [0.0], "p_value": [np.nan], "n_pairs": [5], "identical": [True]})

@@ -230,11 +230,32 @@ def plateau_text(budget: pd.DataFrame | None) -> str:
                "not plateaued, so longer training may change the comparison."))
 
 
+def sweep_text(sweep: pd.DataFrame | None, chosen_alpha: float | None) -> str:
+    """Whether the alpha chosen before the learning-rate search is still the best one at the
+    tuned learning rate (the alpha sweep, :func:`~ecodistill.report.alpha_sweep`); empty when
+    the sweep or the choice is missing."""
+    rows = sweep[sweep["init"] == "distilled"].dropna(subset=["alpha"]) if sweep is not None and len(sweep) else None
+    if rows is None or rows.empty or chosen_alpha is None:
+        return ""
+    chosen = rows[np.isclose(rows["alpha"], chosen_alpha)]
+    best = rows.loc[rows["val_rmse"].idxmin()]
+    if chosen.empty or np.isclose(best["alpha"], chosen_alpha):
+        return ""
+    worse = 100 * (float(chosen["val_rmse"].iloc[0]) - best["val_rmse"]) / best["val_rmse"]
+    return (f"**Coordinate-wise selection.** Alpha was chosen before the learning rate was searched; at the "
+            f"tuned learning rate the alpha sweep prefers alpha = {best['alpha']:g} (validation RMSE "
+            f"{best['val_rmse'] * 1e3:.2f} ×10⁻³), {worse:.1f} % lower than the chosen alpha = {chosen_alpha:g} "
+            f"(seed 0). A joint search of alpha and learning rate could tune the distilled arm further.")
+
+
 def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
-                pi_measured: bool = False, budget: pd.DataFrame | None = None) -> list[str]:
+                pi_measured: bool = False, budget: pd.DataFrame | None = None,
+                sweep: pd.DataFrame | None = None, chosen_alpha: float | None = None) -> list[str]:
     """The limits of this build, with its own numbers: simulated data, the test years, the
     teacher's size at this profile, the teacher seeds, the training budgets (with the budget
-    check's result when ``budget``, :func:`~ecodistill.report.budget_check`, has it), Pi timings."""
+    check's result when ``budget``, :func:`~ecodistill.report.budget_check`, has it), the
+    order of the selection (when ``sweep``, :func:`~ecodistill.report.alpha_sweep`, prefers
+    another alpha than ``chosen_alpha``), Pi timings."""
     d = cfg.data
     test = (f"one test year ({d.test_years[0]})" if d.test_years[0] == d.test_years[1]
             else f"the test years {d.test_years[0]}–{d.test_years[1]}")
@@ -264,6 +285,8 @@ def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
          "No Raspberry Pi was attached: Pi latencies are projected with a roofline model and a "
          "calibrated efficiency range; measured speed-ups are from an x86 host.")),
     ]
+    if sweep_text(sweep, chosen_alpha):
+        out.insert(-1, sweep_text(sweep, chosen_alpha))
     if is_smoke(profile):
         out.insert(0, "**Smoke profile.** Everything in this build is a pipeline check at toy scale.")
     return out

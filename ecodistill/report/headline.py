@@ -16,7 +16,7 @@ import pandas as pd
 
 from .comparison import paired_comparison, student_table
 from .frames import climatology_skill, students, teacher_means
-from .selection import budget_check
+from .selection import alpha_sweep, budget_check
 from .text import no_results_message, pct, provenance_text, target_check
 
 NUMBERS = ("compression_params", "compression_flops", "student_params", "student_mb",
@@ -90,7 +90,8 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                finding_teacher=findings.teacher_finding(numbers) or none,
                retained_finding=findings.retained_finding(table, student, s_clim) or none,
                limitations=findings.bullets(findings.limitations(
-                   profile, cfg, record, teacher_params, budget=budget)))
+                   profile, cfg, record, teacher_params, budget=budget, sweep=alpha_sweep(frame, selection),
+                   chosen_alpha=(selection or {}).get("alpha"))))
     if table.empty or pairs.empty:
         return out
     better, sure = int((pairs["diff"] > 0).sum()), int((pairs["ci_low"] > 0).sum())
