@@ -310,6 +310,10 @@ def test_controls_and_contrasts(tree):
     assert c.loc["all label years: scratch", "rmse_mean"] == pytest.approx(0.11)
     assert c.loc["distilled at twice the epochs", "rmse_mean"] == pytest.approx(LONG["distilled"])
     lines = report.findings.control_findings(report.contrasts(frame, selection), "afno_s")
+    budgets = report.findings.limitations("cpu", get_profile("cpu"), None, 2e6,
+                                          contrasts=report.contrasts(frame, selection))
+    assert any("With both arms trained for twice the epochs (3 seeds, test year), distillation raises" in line
+               for line in budgets)
     assert any(line.startswith("At `afno_s`, with both arms trained for twice the epochs, distillation raises")
                for line in lines)
     k = report.contrasts(frame, selection).set_index("contrast")

@@ -248,14 +248,26 @@ def sweep_text(sweep: pd.DataFrame | None, chosen_alpha: float | None) -> str:
             f"(seed 0). A joint search of alpha and learning rate could tune the distilled arm further.")
 
 
+def longer_text(contrasts: pd.DataFrame | None) -> str:
+    """The verdict read again with both arms at twice the epochs (the ``distilled vs scratch,
+    twice the epochs`` contrast); empty without those runs."""
+    c = _contrast(contrasts, "distilled vs scratch, twice the epochs") if contrasts is not None else None
+    if c is None:
+        return ""
+    return (f" With both arms trained for twice the epochs ({int(c['n_pairs'])} seeds, test year), distillation "
+            f"{_effect(c['diff'], c['ci_low'], c['ci_high'])}.")
+
+
 def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
                 pi_measured: bool = False, budget: pd.DataFrame | None = None,
-                sweep: pd.DataFrame | None = None, chosen_alpha: float | None = None) -> list[str]:
+                sweep: pd.DataFrame | None = None, chosen_alpha: float | None = None,
+                contrasts: pd.DataFrame | None = None) -> list[str]:
     """The limits of this build, with its own numbers: simulated data, the test years, the
     teacher's size at this profile, the teacher seeds, the training budgets (with the budget
     check's result when ``budget``, :func:`~ecodistill.report.budget_check`, has it), the
     order of the selection (when ``sweep``, :func:`~ecodistill.report.alpha_sweep`, prefers
-    another alpha than ``chosen_alpha``), Pi timings."""
+    another alpha than ``chosen_alpha``), the verdict at twice the epochs (from ``contrasts``),
+    Pi timings."""
     d = cfg.data
     test = (f"one test year ({d.test_years[0]})" if d.test_years[0] == d.test_years[1]
             else f"the test years {d.test_years[0]}–{d.test_years[1]}")
@@ -280,7 +292,7 @@ def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
         "the variation between teachers."),
         (f"**Training budgets.** Every student run takes {steps_text}, the same for both arms. "
          + (plateau_text(budget) or "The budget check (chapter 4) shows whether that was enough, and "
-            "larger budgets may change the comparison.")),
+            "larger budgets may change the comparison.") + longer_text(contrasts)),
         ("**Raspberry Pi timings.** " + ("Pi latencies come from measurements on a Pi." if pi_measured else
          "No Raspberry Pi was attached: Pi latencies are projected with a roofline model and a "
          "calibrated efficiency range; measured speed-ups are from an x86 host.")),

@@ -91,7 +91,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                retained_finding=findings.retained_finding(table, student, s_clim) or none,
                limitations=findings.bullets(findings.limitations(
                    profile, cfg, record, teacher_params, budget=budget, sweep=alpha_sweep(frame, selection),
-                   chosen_alpha=(selection or {}).get("alpha"))))
+                   chosen_alpha=(selection or {}).get("alpha"), contrasts=contrasts_table)))
     if table.empty or pairs.empty:
         return out
     better, sure = int((pairs["diff"] > 0).sum()), int((pairs["ci_low"] > 0).sum())
