@@ -373,6 +373,7 @@ def test_headline_and_abstract(tree):
     assert abstract.startswith("This build shows the reduced-scale `cpu` profile")
     assert "at 1 of 2 student sizes, raises it at 1" in abstract
     assert "the teacher-free twin" not in abstract and "teacher-free twin" in abstract
+    assert "With both arms trained for twice the epochs (3 seeds, test year), distillation raises" in abstract
     # every decimal number of the abstract is printed in the summary or the contrasts table
     shown = report.contrasts(frame, selection)
     tables = report.summary_table(report.student_table(frame), report.paired_comparison(frame, selection),

@@ -312,8 +312,9 @@ def bullets(lines: list[str]) -> str:
 def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
              teacher_params: float, n_seeds: int) -> str:
     """The abstract (Markdown): question, set-up, per-size verdict counts with the sizes where
-    distillation helps (effect and interval), the teacher-free control, the label budget, and
-    speed; at ``smoke``, the same preceded by :data:`SMOKE_NOTE`."""
+    distillation helps (effect and interval), the teacher-free control, the verdict at twice
+    the epochs, the label budget, and speed; at ``smoke``, the same preceded by
+    :data:`SMOKE_NOTE`."""
     sizes = numbers[numbers["student"] != "teacher"]
     head = ("Can a small network distilled from an atmospheric model adapted to vegetation beat "
             "the same network trained from scratch? A FourCastNet-style AFNO teacher, pre-trained "
@@ -342,6 +343,7 @@ def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
     if twin is not None:
         body += (" Against a teacher-free twin with the distilled arm's own settings, distillation "
                  f"{_effect(twin['diff'], twin['ci_low'], twin['ci_high'])} at the headline size.")
+    body += longer_text(contrasts)
     budget = contrasts[contrasts["label_years"].notna()] if len(contrasts) else contrasts
     if len(budget):
         fewest = budget[budget["label_years"] == budget["label_years"].min()]
