@@ -62,17 +62,20 @@ def run_headroom(profile: str, seeds: tuple[int, ...] | None = None, device: str
     """Search each size's learning rate (seed 0), then train every seed at it; returns run ids.
 
     The truth loss is the scratch arm's selected one (``results/<profile>/selection.json``),
-    MSE before a selection exists: headroom models are tuned as the scratch students are.
+    MSE before a selection exists, and the search starts from the scratch arm's tuned
+    learning-rate multiple for the AFNO family (1 before a selection) and widens as far as
+    every arm's: headroom models are tuned as the scratch students are.
     """
     from .protocol import selection_path
 
     ws = open_workspace(profile, device)
     path = selection_path(profile)
-    loss = read_json(path, "selection record", "rerun the matrix's select stage").get("scratch_loss", "mse") \
-        if path.is_file() else "mse"
+    selection = read_json(path, "selection record", "rerun the matrix's select stage") if path.is_file() else {}
+    loss = selection.get("scratch_loss", "mse")
+    centre = float(selection.get("lr_searches", {}).get("afno", {}).get("scratch", {}).get("best", 1.0))
     seeds = seeds or ws.cfg.seeds
     ids = []
     for scfg in sizes or headroom_sizes(profile):
-        search = search_lr(lambda m, s=scfg: headroom_run(ws, s, 0, m, loss, splits=("val",))[1], max_widen=2)
+        search = search_lr(lambda m, s=scfg: headroom_run(ws, s, 0, m, loss, splits=("val",))[1], centre=centre)
         ids += [headroom_run(ws, scfg, seed, search.best, loss)[0] for seed in seeds]
     return ids
