@@ -43,10 +43,10 @@ BUDGETS = {1: (0.20, 0.15, 0.17), 3: (0.15, 0.12, 0.13)}
 
 
 def _write(profile, name, meta, metrics, split="test", months=True, biomes=True, seed=-1,
-           dataset="abc"):
+           dataset="abc", train=None):
     """One run: global metrics (+ 12 months offset from the global RMSE, + biomes)."""
     config = {"name": name, "seed": seed, "metrics": metrics,
-              **{k: str(v) for k, v in meta.items()}}
+              **{k: str(v) for k, v in meta.items()}, **({"train": train} if train else {})}
     run_id = runs.make_run_id(name, config)
     rows = [(split, "global", m, v) for m, v in metrics.items()]
     if months:
@@ -156,6 +156,15 @@ def make_synthetic_results(profile: str = PROFILE, clim: float | None = None) ->
                     "n_params": n_params, "flops_per_map": n_params * 100.0}
             _write(profile, f"headroom-afno_{n_params}-final", meta, {"rmse": 0.1, "r2_anom": v},
                    months=False, seed=seed)
+    # the 10k size's search: x16 beat x8, so a final left from x8 (before the grid was widened) drops out
+    meta = {"kind": "student", "init": "scratch", "method": "headroom", "family": "afno",
+            "n_params": 10_000, "flops_per_map": 1e6}
+    base_lr = get_profile(profile).student_train.lr
+    for scale, val in [(8, 0.05), (16, 0.04)]:
+        _write(profile, "headroom-afno_10000-tune", meta, {"rmse": val}, split="val", months=False,
+               biomes=False, seed=0, train={"lr": scale * base_lr})
+    _write(profile, "headroom-afno_10000-final", meta, {"rmse": 0.1, "r2_anom": -5.0}, months=False,
+           seed=0, train={"lr": 8 * base_lr})
     _write(profile, "headroom-afno_5", {"kind": "student", "init": "scratch", "method": "headroom",
                                         "family": "afno", "n_params": 5, "flops_per_map": 5.0},
            {"rmse": 0.1, "r2_anom": -3.0}, months=False, seed=0)
@@ -206,6 +215,14 @@ def test_parse_run_id():
     run_id = "kd-bounded-offline-mlp_s_from_teacher-budget3teacher3-abcdef0123"
     assert report.parse_run_id(run_id) == ("mlp_s", "budget3teacher3")
     assert report.parse_run_id("teacher-afno_pretrained-0123456789") == ("", "")
+
+
+def test_headroom_sizes_are_read_at_their_searched_learning_rate(tree):
+    frame, _, _ = tree
+    table = report.headroom_table(frame)
+    small = table[table["model"] == "headroom"].set_index("n_params")
+    assert small.loc[10_000, "n_seeds"] == 2 and small.loc[10_000, "r2_anom_mean"] == pytest.approx(0.15)
+    assert len(small) == 2  # the x8 final of the superseded search is not a third row
 
 
 def test_current_drops_stale_runs(tree):

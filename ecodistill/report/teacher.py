@@ -11,6 +11,7 @@ book/generated/02_teacher.ipynb; :func:`headroom_table` also serves chapter 4.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -231,6 +232,7 @@ def headroom_table(frame: pd.DataFrame, record: dict | None = None) -> pd.DataFr
     if sizes.empty:
         return empty_table(aggregate_columns(keys, HEADROOM_METRICS), missing)
     sizes = sizes.assign(model="headroom", lr_scale=sizes["run_id"].map(lambda r: _lr_scale(profile, r)))
+    sizes = _at_searched_lr(frame, sizes, profile)
     teachers = w[w["kind"] == "teacher"]
     names = {k: v for k, v in teacher_models(record).items()
              if v in (TEACHER_MODELS["adapted"], TEACHER_MODELS["scratch"])} if record else {}
@@ -239,6 +241,28 @@ def headroom_table(frame: pd.DataFrame, record: dict | None = None) -> pd.DataFr
     rows = pd.concat([sizes, teachers.assign(lr_scale=np.nan)], ignore_index=True)
     out = aggregate(rows, keys, HEADROOM_METRICS)
     return labelled(out.sort_values("n_params").reset_index(drop=True), missing)
+
+
+def _headroom_size(run_id: str) -> str:
+    """``afno_w16d2`` from ``headroom-afno_w16d2-final-<hash>``."""
+    m = re.fullmatch(r"headroom-(.+)-(?:tune|final)-[0-9a-f]+", str(run_id))
+    return m.group(1) if m else ""
+
+
+def _at_searched_lr(frame: pd.DataFrame, finals: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """The ``-final-`` headroom runs of each size at the learning rate its search chose (its
+    ``-tune-`` run of lowest validation RMSE): finals of a superseded search (e.g. before the
+    grid was widened) are left out. Finals whose learning rate is unknown are kept."""
+    val = wide(frame, "val")
+    tunes = val[(val["method"] == "headroom") & val["run_id"].astype(str).str.contains("-tune-")]
+    if tunes.empty:
+        return finals
+    tunes = tunes.assign(size=tunes["run_id"].map(_headroom_size),
+                         lr_scale=tunes["run_id"].map(lambda r: _lr_scale(profile, r))).dropna(subset=["rmse"])
+    best = tunes.loc[tunes.groupby("size")["rmse"].idxmin()].set_index("size")["lr_scale"]
+    chosen = finals["run_id"].map(_headroom_size).map(best).astype(float)
+    keep = chosen.isna() | finals["lr_scale"].isna() | np.isclose(finals["lr_scale"], chosen)
+    return finals[keep.to_numpy()]
 
 
 def _lr_scale(profile: str, run_id: str) -> float:
