@@ -489,6 +489,29 @@ def test_limitations_say_when_the_sweep_prefers_another_alpha():
     assert lines[-2].startswith("**Coordinate-wise selection.**") and lines[-1].startswith("**Raspberry Pi")
 
 
+def test_a_stronger_scratch_teacher_is_named(tree):
+    frame, _, _ = tree
+    skill = report.frames.teacher_role_skill(frame, ("scratch", "scratch, 2x steps"))
+    assert skill["scratch"] == pytest.approx(0.4) and np.isnan(skill["scratch, 2x steps"])
+    numbers = pd.DataFrame({"student": ["afno_s", "teacher"], "r2_anom_scratch": [0.64, np.nan],
+                            "r2_anom_distilled": [0.63, 0.635]})
+    text = report.findings.stronger_teacher_text(numbers, {"scratch": 0.637, "scratch, 2x steps": 0.70})
+    assert "trained from scratch at twice the steps reaches 0.700" in text and "(best 0.640)" in text
+    assert report.findings.stronger_teacher_text(numbers, {"scratch": 0.637}) == ""  # below a student
+    assert report.findings.stronger_teacher_text(numbers, skill) == ""
+
+
+def test_limitations_say_how_each_teacher_was_tuned():
+    record = {"scratch_lr": {"best": 16.0, "interior": True, "scores": dict.fromkeys(["1", "2", "4", "8", "16", "32"], 1.0)},
+              "scratch_long_run_id": "teacher-afno_scratch-0123456789"}
+    text = report.findings.teacher_tuning_text(get_profile("cpu"), record)
+    assert "(6 rates, best x16 of the adaptation rate, inside the grid) and it was also trained" in text
+    assert "at the profile's rate (0.0005) for 6 epochs of 150 steps, without a search" in text
+    assert report.findings.teacher_tuning_text(get_profile("cpu"), {}) == ""
+    lines = report.findings.limitations("cpu", get_profile("cpu"), record, 2e6)
+    assert sum(line.startswith("**Teacher tuning.**") for line in lines) == 1
+
+
 def test_identical_contrast_sides_are_named_not_scored():
     contrasts = pd.DataFrame({"contrast": ["teacher-free twin vs scratch"], "diff": [0.0], "ci_low": [0.0],
                               "ci_high": [0.0], "p_value": [np.nan], "n_pairs": [5], "identical": [True]})

@@ -88,6 +88,25 @@ def teacher_finding(numbers: pd.DataFrame) -> str:
     return f"The teacher's test anomaly R² is {fmt('r2', t)}; {verdict}."
 
 
+def stronger_teacher_text(numbers: pd.DataFrame, scratch_teachers: dict[str, float]) -> str:
+    """Whether a from-scratch teacher (``label -> test anomaly R²``, e.g. ``{"scratch": ..,
+    "scratch, 2x steps": ..}``) beats both the adapted teacher and every scratch student: then a
+    stronger teacher exists at this size than the one distilled. Empty otherwise."""
+    known = {k: v for k, v in scratch_teachers.items() if np.isfinite(v)}
+    teacher = numbers[numbers["student"] == "teacher"]
+    sizes = numbers[numbers["student"] != "teacher"].dropna(subset=["r2_anom_scratch"])
+    if not known or teacher.empty or sizes.empty:
+        return ""
+    label, best = max(known.items(), key=lambda kv: kv[1])
+    adapted, students = float(teacher["r2_anom_distilled"].iloc[0]), float(sizes["r2_anom_scratch"].max())
+    if best <= max(adapted, students):
+        return ""
+    how = "at twice the steps" if "2x" in label else "at its searched learning rate"
+    return (f"A stronger teacher exists at this size: the same architecture trained from scratch {how} "
+            f"reaches {fmt('r2', best)} (one seed), above the adapted teacher ({fmt('r2', adapted)}) and every "
+            f"scratch student (best {fmt('r2', students)}); distilling from it has not been run.")
+
+
 def spread_findings(pairs: pd.DataFrame) -> list[str]:
     """Where distillation changes the spread of test RMSE over seeds by at least a factor of 2."""
     out = []
@@ -258,6 +277,25 @@ def longer_text(contrasts: pd.DataFrame | None) -> str:
             f"{_effect(c['diff'], c['ci_low'], c['ci_high'])}.")
 
 
+def teacher_tuning_text(cfg, record: dict | None) -> str:
+    """How each teacher was tuned: the from-scratch teacher's learning-rate search (from the
+    teacher record) against the adaptation's fixed settings (from the profile); empty before
+    a search exists."""
+    search = (record or {}).get("scratch_lr") or {}
+    if not search.get("scores"):
+        return ""
+    adapt = cfg.adapt
+    steps = f"{adapt.epochs} epochs of {adapt.steps_per_epoch} steps" if adapt.steps_per_epoch else \
+        f"{adapt.epochs} epochs"
+    edge = "inside" if search.get("interior") else "at the edge of"
+    longer = " and it was also trained for twice the steps" if record.get("scratch_long_run_id") else ""
+    return (f"**Teacher tuning.** The from-scratch teacher's learning rate was searched ({len(search['scores'])} "
+            f"rates, best x{float(search['best']):g} of the adaptation rate, {edge} the grid){longer}; the "
+            f"adapted teacher was adapted once, at the profile's rate ({adapt.lr:g}) for {steps}, without a "
+            "search. Whether pre-training helps is therefore judged against an untuned adaptation: a search "
+            "of the adaptation's rate and length is the fair next run.")
+
+
 def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
                 pi_measured: bool = False, budget: pd.DataFrame | None = None,
                 sweep: pd.DataFrame | None = None, chosen_alpha: float | None = None,
@@ -297,6 +335,8 @@ def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
          "No Raspberry Pi was attached: Pi latencies are projected with a roofline model and a "
          "calibrated efficiency range; measured speed-ups are from an x86 host.")),
     ]
+    if teacher_tuning_text(cfg, record):
+        out.insert(4, teacher_tuning_text(cfg, record))
     if sweep_text(sweep, chosen_alpha):
         out.insert(-1, sweep_text(sweep, chosen_alpha))
     if is_smoke(profile):

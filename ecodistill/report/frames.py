@@ -172,6 +172,17 @@ def teacher_means(frame: pd.DataFrame, init: str = "pretrained", split: str = "t
     return None if rows.empty else rows.mean(numeric_only=True)
 
 
+def teacher_role_skill(frame: pd.DataFrame, roles: tuple[str, ...], metric: str = "r2_anom") -> dict[str, float]:
+    """Test ``metric`` (mean over seeds) of the teachers with these record labels
+    (:func:`teacher_ids`, e.g. ``"scratch, 2x steps"``), from rows :func:`current` marked;
+    NaN for a label without rows."""
+    w = wide(frame)
+    if "teacher_role" not in w or metric not in w:
+        return dict.fromkeys(roles, float("nan"))
+    return {role: float(w.loc[(w["kind"] == "teacher") & (w["teacher_role"] == role), metric].mean())
+            for role in roles}
+
+
 def climatology_skill(frame: pd.DataFrame) -> tuple[float, str]:
     """``(S_clim, source)``: the climatology baseline's test anomaly R², or 0 by construction."""
     w = wide(frame)

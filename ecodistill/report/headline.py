@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .comparison import paired_comparison, student_table
-from .frames import climatology_skill, students, teacher_means
+from .frames import climatology_skill, students, teacher_means, teacher_role_skill
 from .selection import alpha_sweep, budget_check
 from .text import no_results_message, pct, provenance_text, target_check
 
@@ -75,6 +75,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
     final = students(frame, "final")
     n_seeds = int(final["seed"].nunique()) if len(final) else 0
     s_clim, _ = climatology_skill(frame)
+    scratch_teachers = teacher_role_skill(frame, ("scratch", "scratch, 2x steps"))
     all_years = cfg.data.train_years[1] - cfg.data.train_years[0] + 1
     out.update(profile=profile, hardware=hardware, headline_student=student,
                provenance=provenance_text(profile, [], hardware), verdict_sizes=none,
@@ -87,7 +88,9 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                findings_controls=findings.bullets(findings.control_findings(contrasts_table, student)),
                findings_budget=findings.bullets(findings.budget_findings(contrasts_table, all_years)),
                finding_speed=findings.speed_finding(numbers),
-               finding_teacher=findings.teacher_finding(numbers) or none,
+               finding_teacher=" ".join(filter(None, [findings.teacher_finding(numbers),
+                                                      findings.stronger_teacher_text(numbers, scratch_teachers)]))
+               or none,
                retained_finding=findings.retained_finding(table, student, s_clim) or none,
                limitations=findings.bullets(findings.limitations(
                    profile, cfg, record, teacher_params, budget=budget, sweep=alpha_sweep(frame, selection),
