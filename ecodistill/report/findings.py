@@ -350,9 +350,10 @@ def bullets(lines: list[str]) -> str:
 
 
 def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
-             teacher_params: float, n_seeds: int) -> str:
+             teacher_params: float, n_seeds: int, stronger: str = "") -> str:
     """The abstract (Markdown): question, set-up, per-size verdict counts with the sizes where
-    distillation helps (effect and interval), the teacher-free control, the verdict at twice
+    distillation helps (effect and interval), whether the teacher is worth distilling (and
+    ``stronger``, :func:`stronger_teacher_text`), the teacher-free control, the verdict at twice
     the epochs, the label budget, and speed; at ``smoke``, the same preceded by
     :data:`SMOKE_NOTE`."""
     sizes = numbers[numbers["student"] != "teacher"]
@@ -379,6 +380,8 @@ def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
     teacher = teacher_finding(numbers)
     if teacher:
         body += " " + teacher
+    if stronger:  # stronger_teacher_text: a better teacher than the one distilled exists
+        body += " " + stronger
     twin = _contrast(contrasts, "distilled vs teacher-free twin")
     if twin is not None:
         body += (" Against a teacher-free twin with the distilled arm's own settings, distillation "
