@@ -46,8 +46,9 @@ def headroom_plot(ax: plt.Axes, headroom) -> None:
     ax.errorbar(sizes["n_params"], sizes["r2_anom_mean"], yerr=sizes["r2_anom_std"].fillna(0),
                 marker="o", capsize=3, color=INIT_COLORS["scratch"], label="AFNO from scratch")
     for _, t in headroom[headroom["model"] != "headroom"].iterrows():
-        ax.scatter(t["n_params"], t["r2_anom_mean"], marker="*", s=120, zorder=3,
-                   color="0.2" if t["init"] == "pretrained" else "0.6", label=t["model"])
+        longer = "2x steps" in str(t["model"])  # the same size as the scratch teacher: another marker
+        ax.scatter(t["n_params"], t["r2_anom_mean"], marker="X" if longer else "*", s=90 if longer else 120,
+                   zorder=3, color="0.2" if t["init"] == "pretrained" else "0.6", label=t["model"])
     log_x(ax)
     ax.set_xlabel("parameters (log)")
     ax.set_ylabel("test R² (anomalies)")

@@ -218,7 +218,7 @@ def teacher_biomes(frame: pd.DataFrame, metric: str = "r2_anom",
 def headroom_table(frame: pd.DataFrame, record: dict | None = None) -> pd.DataFrame:
     """Test anomaly R² vs size of the scratch AFNO headroom models (the ``-final-`` runs, each
     size at its own searched learning rate) beside the adapted teacher and the tuned scratch
-    teacher.
+    teacher (at its searched learning rate and at twice the steps).
 
     Columns: ``model, init, n_params, flops_per_map, lr_scale`` (the size's learning-rate
     multiple of the students' base rate, from its run config; NaN for teachers),
@@ -235,7 +235,7 @@ def headroom_table(frame: pd.DataFrame, record: dict | None = None) -> pd.DataFr
     sizes = _at_searched_lr(frame, sizes, profile)
     teachers = w[w["kind"] == "teacher"]
     names = {k: v for k, v in teacher_models(record).items()
-             if v in (TEACHER_MODELS["adapted"], TEACHER_MODELS["scratch"])} if record else {}
+             if v in TEACHER_MODELS.values()} if record else {}
     teachers = (teachers[teachers["run_id"].isin(names)].assign(model=lambda r: r["run_id"].map(names))
                 if record else teachers.assign(model="teacher (" + teachers["init"] + ")"))
     rows = pd.concat([sizes, teachers.assign(lr_scale=np.nan)], ignore_index=True)
