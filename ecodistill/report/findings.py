@@ -134,7 +134,7 @@ def control_findings(contrasts: pd.DataFrame, student: str) -> list[str]:
     texts = {"distilled vs teacher-free twin": "against its teacher-free twin (the same loss, learning "
                                                "rate and steps with alpha 0 and no extra years), distillation",
              "teacher-free twin vs scratch": "the teacher-free twin against the scratch arm",
-             "extra years": "the teacher-labelled extra years (distilled with vs without them)",
+             "extra years": "adding the teacher-labelled extra years (distilled with vs without them)",
              "distilled vs noise-free scratch": "against a scratch student trained on the noise-free "
                                                 "targets, distillation",
              "distilled vs scratch, twice the epochs": "with both arms trained for twice the epochs, "
