@@ -223,6 +223,9 @@ def test_headroom_sizes_are_read_at_their_searched_learning_rate(tree):
     small = table[table["model"] == "headroom"].set_index("n_params")
     assert small.loc[10_000, "n_seeds"] == 2 and small.loc[10_000, "r2_anom_mean"] == pytest.approx(0.15)
     assert len(small) == 2  # the x8 final of the superseded search is not a third row
+    shown = report.headroom_shown(table)
+    assert shown.iloc[0].tolist()[:2] == ["AFNO from scratch", "10,000"]
+    assert shown.iloc[0]["anomaly R² (mean ± std)"] == "0.150 ± 0.071"
 
 
 def test_current_drops_stale_runs(tree):

@@ -243,6 +243,24 @@ def headroom_table(frame: pd.DataFrame, record: dict | None = None) -> pd.DataFr
     return labelled(out.sort_values("n_params").reset_index(drop=True), missing)
 
 
+HEADROOM_SHOWN = ["model", "parameters", "lr multiple", "seeds", "anomaly R² (mean ± std)", "RMSE"]
+
+
+def headroom_shown(headroom: pd.DataFrame) -> pd.DataFrame:
+    """:func:`headroom_table` as a chapter shows it: every model's parameters, learning-rate
+    multiple, seeds, test anomaly R² (mean ± std over seeds) and RMSE, in the book's formats."""
+    from .summary import fmt
+
+    rows = [{"model": r["model"] if r["model"] != "headroom" else "AFNO from scratch",
+             "parameters": fmt("params", r["n_params"]),
+             "lr multiple": f"x{r['lr_scale']:g}" if np.isfinite(r["lr_scale"]) else "–",
+             "seeds": int(r["n_seeds"]),
+             "anomaly R² (mean ± std)": fmt("r2", r["r2_anom_mean"])
+             + (f" ± {fmt('r2', r['r2_anom_std'])}" if np.isfinite(r["r2_anom_std"]) else ""),
+             "RMSE": fmt("rmse", r["rmse_mean"])} for _, r in headroom.iterrows()]
+    return labelled(pd.DataFrame(rows, columns=HEADROOM_SHOWN), headroom.attrs.get("missing", ""))
+
+
 def _headroom_size(run_id: str) -> str:
     """``afno_w16d2`` from ``headroom-afno_w16d2-final-<hash>``."""
     m = re.fullmatch(r"headroom-(.+)-(?:tune|final)-[0-9a-f]+", str(run_id))
