@@ -335,10 +335,11 @@ def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
          "No Raspberry Pi was attached: Pi latencies are projected with a roofline model and a "
          "calibrated efficiency range; measured speed-ups are from an x86 host.")),
     ]
-    if teacher_tuning_text(cfg, record):
-        out.insert(4, teacher_tuning_text(cfg, record))
-    if sweep_text(sweep, chosen_alpha):
-        out.insert(-1, sweep_text(sweep, chosen_alpha))
+    tuning, selection_order = teacher_tuning_text(cfg, record), sweep_text(sweep, chosen_alpha)
+    if tuning:
+        out.insert(4, tuning)
+    if selection_order:
+        out.insert(-1, selection_order)
     if is_smoke(profile):
         out.insert(0, "**Smoke profile.** Everything in this build is a pipeline check at toy scale.")
     return out

@@ -75,7 +75,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
     final = students(frame, "final")
     n_seeds = int(final["seed"].nunique()) if len(final) else 0
     s_clim, _ = climatology_skill(frame)
-    scratch_teachers = teacher_role_skill(frame, ("scratch", "scratch, 2x steps"))
+    stronger = findings.stronger_teacher_text(numbers, teacher_role_skill(frame, ("scratch", "scratch, 2x steps")))
     all_years = cfg.data.train_years[1] - cfg.data.train_years[0] + 1
     out.update(profile=profile, hardware=hardware, headline_student=student,
                provenance=provenance_text(profile, [], hardware), verdict_sizes=none,
@@ -83,15 +83,13 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                selection_text=selection_text(selection), teacher_params=teacher_params,
                profile_note=findings.profile_note(profile, teacher_params),
                abstract=findings.abstract(profile, cfg, numbers, contrasts_table, teacher_params, n_seeds,
-                                          stronger=findings.stronger_teacher_text(numbers, scratch_teachers)),
+                                          stronger=stronger),
                findings_sizes=findings.bullets(findings.size_findings(numbers)),
                findings_spread=findings.bullets(findings.spread_findings(pairs) if len(pairs) else []),
                findings_controls=findings.bullets(findings.control_findings(contrasts_table, student)),
                findings_budget=findings.bullets(findings.budget_findings(contrasts_table, all_years)),
                finding_speed=findings.speed_finding(numbers),
-               finding_teacher=" ".join(filter(None, [findings.teacher_finding(numbers),
-                                                      findings.stronger_teacher_text(numbers, scratch_teachers)]))
-               or none,
+               finding_teacher=" ".join(filter(None, [findings.teacher_finding(numbers), stronger])) or none,
                retained_finding=findings.retained_finding(table, student, s_clim) or none,
                limitations=findings.bullets(findings.limitations(
                    profile, cfg, record, teacher_params, budget=budget, sweep=alpha_sweep(frame, selection),
