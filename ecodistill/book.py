@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -35,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from .config import PROFILES
-from .utils import atomic_write_json, repo_root, results_dir
+from .utils import atomic_write_json, host_info, repo_root, results_dir
 
 ROOT = repo_root()
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -72,8 +70,8 @@ def ensure_results(profile: str, what: str = "all") -> float:
     """
     if profile != "smoke":
         return 0.0
-    from . import teacher
     from .config import get_profile
+    from .experiments import teacher
 
     start = time.perf_counter()
     record = teacher.ensure_teacher(profile)
@@ -85,7 +83,7 @@ def ensure_results(profile: str, what: str = "all") -> float:
     if missing:
         teacher.run_teacher_pipeline(profile, label_budgets=missing, stages=("budgets",))
     if what == "all":
-        from .protocol import run_matrix
+        from .experiments.protocol import run_matrix
 
         run_matrix(profile)
     return round(time.perf_counter() - start, 2)
@@ -178,22 +176,6 @@ def prepare_for_book(path: Path) -> None:
     for key in ("start_time", "end_time", "duration", "input_path", "output_path"):
         nb.metadata.get("papermill", {}).pop(key, None)
     nbformat.write(nb, path)
-
-
-def host_info() -> dict:
-    """Host facts for the execution record."""
-    return {"host": platform.node(), "machine": platform.machine(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "processor": _cpu_model()}
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run_notebooks(profile: str, only: list[str] | None = None) -> list[dict]:

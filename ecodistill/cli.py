@@ -2,29 +2,23 @@
 
 Each module that offers a command defines ``register_cli(subparsers)``, adding a
 sub-parser whose ``func`` attribute takes the parsed ``argparse.Namespace`` and
-returns an exit code. This module only collects them, so the command set grows
-with the package without a central switch statement.
+returns an exit code. This module only collects them (:data:`COMMAND_MODULES`), so it is
+the top of the package's layers (``ecodistill.LAYERS``): it imports every command module.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 
-COMMAND_MODULES = (
-    "ecodistill.book",
-    "ecodistill.data",
-    "ecodistill.teacher",
-    "ecodistill.gpu",
-    "ecodistill.archive",
-    "ecodistill.distill",
-    "ecodistill.protocol",
-    "ecodistill.fluxnet",
-    "ecodistill.bench",
-    "ecodistill.bench_train",
-    "ecodistill.compressed_skill",
-)
+from . import book, data, fluxnet
+from .deploy import bench
+from .experiments import bench_train, compressed_skill, distill, gpu, protocol, teacher
+from .store import archive
+
+#: The modules that offer a command, in the order ``--help`` lists them.
+COMMAND_MODULES = (book, data, teacher, gpu, archive, distill, protocol, fluxnet, bench, bench_train,
+                   compressed_skill)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,16 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Knowledge distillation for global ecosystem models (the ecodistill thesis).",
     )
     sub = parser.add_subparsers(dest="command", metavar="<command>")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # the module itself is not part of this version
-                continue
-            raise
-        register = getattr(module, "register_cli", None)
-        if register is not None:
-            register(sub)
+    for module in COMMAND_MODULES:
+        module.register_cli(sub)
     return parser
 
 

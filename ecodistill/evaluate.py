@@ -6,7 +6,7 @@ Everything is NumPy with float64 accumulation. Fields are ``(n, h, w)`` or ``(n,
 Cells where the mask is False or the truth is NaN are left out; a NaN/Inf *prediction* inside
 the mask is an error (a diverged model must not look skilful by losing cells).
 
-Tables become result rows through :func:`to_rows` and :func:`ecodistill.runs.make_rows`.
+Tables become result rows through :func:`to_rows` and :func:`ecodistill.store.runs.make_rows`.
 The comparison helpers :func:`retained_skill` and :func:`gap_closed` are the project's
 comparison measures (book chapter 4, "The protocol").
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .runs import METRICS
+from .store.runs import METRICS
 
 _SAFE = re.compile(r"[^A-Za-z0-9_ .\-/]")
 
@@ -28,7 +28,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9_ .\-/]")
 def latitude_weights(lat_deg: Any) -> np.ndarray:
     r"""``cos(lat)`` per grid row, ``(h,)`` float64 (0 at the poles, never negative).
 
-    Pass it as ``lat_weights`` to :func:`metrics` or to :func:`ecodistill.train.fit`;
+    Pass it as ``lat_weights`` to :func:`metrics` or to :func:`ecodistill.training.loop.fit`;
     both normalise it themselves.
     """
     lat = np.asarray(lat_deg, dtype=np.float64)
@@ -224,7 +224,7 @@ def bias_map(y_hat: Any, y: Any, mask: Any) -> np.ndarray:
 
 def to_rows(metrics_by_region: Iterable[tuple[str, Mapping[str, float]]] | Mapping[str, Mapping[str, float]],
             split: str) -> list[tuple[str, str, str, float]]:
-    """``(split, region, metric, value)`` tuples for :func:`ecodistill.runs.make_rows`.
+    """``(split, region, metric, value)`` tuples for :func:`ecodistill.store.runs.make_rows`.
 
     Only the result store's metric names are kept (``n_cells`` and the like are dropped).
     """

@@ -1,6 +1,6 @@
 """Aggregating result rows: spread over seeds x folds, paired tests, block-bootstrap intervals.
 
-Every reading notebook turns the tidy rows of :mod:`ecodistill.runs` into claims through
+Every reading notebook turns the tidy rows of :mod:`ecodistill.store.runs` into claims through
 these few functions, so "mean +- std over N runs", "p from a Wilcoxon signed-rank test over
 N seed x fold pairs" and "95% bootstrap interval over seeds x blocks" mean the same thing in
 every chapter. Explained in book/generated/06_fluxnet.ipynb (first used there).
@@ -17,7 +17,7 @@ def summarise(frame: pd.DataFrame, by: Sequence[str], metric: str, value: str = 
     """Mean, standard deviation, count and 95% t-interval half-width of one metric per group.
 
     Args:
-        frame: tidy rows (e.g. from :func:`ecodistill.runs.read_runs`) with a ``metric`` column.
+        frame: tidy rows (e.g. from :func:`ecodistill.store.runs.read_runs`) with a ``metric`` column.
         by: the grouping columns (e.g. ``["target", "method", "n_params"]``); every other
             varying column (seed, fold) is what the spread is taken over.
         metric: which metric's rows to summarise (e.g. ``"r2"``).

@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import random
 import re
 import subprocess
@@ -211,3 +212,22 @@ def library_versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             continue
     return out
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (x86 ``model name``; a Pi's ``Model``)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    for key in ("model name", "Model", "Hardware", "CPU part"):
+        for line in text.splitlines():
+            if line.split(":")[0].strip() == key:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def host_info() -> dict:
+    """Host facts for an execution record: host name, machine, Python, core count, CPU model."""
+    return {"host": platform.node(), "machine": platform.machine(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "processor": cpu_model()}

@@ -1,4 +1,4 @@
-"""Trains a tiny model with :func:`ecodistill.train.fit`; run by tests/test_ddp.py.
+"""Trains a tiny model with :func:`ecodistill.training.loop.fit`; run by tests/test_ddp.py.
 
 Under ``torchrun --nproc_per_node=2 tests/ddp_worker.py OUT`` each rank saves its final
 weights and history to ``OUT/rank<r>.pt`` (rank 0 also writes ``OUT/fit.pt``, the
@@ -14,9 +14,9 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ecodistill.config import TrainConfig
-from ecodistill.data import epoch_loader
-from ecodistill.objectives import truth_loss
-from ecodistill.train import fit
+from ecodistill.training.distributed import epoch_loader
+from ecodistill.training.loop import fit
+from ecodistill.training.objectives import truth_loss
 
 CFG = TrainConfig(epochs=2, batch_size=4, lr=1e-2, warmup_frac=0.1, patience=0, seed=0, bf16=False)
 LAT = torch.cos(torch.deg2rad(torch.linspace(-60, 60, 4)))

@@ -1,4 +1,4 @@
-"""Packing results into ≤ 8 checked files and restoring them (ecodistill.archive)."""
+"""Packing results into ≤ 8 checked files and restoring them (ecodistill.store.archive)."""
 from __future__ import annotations
 
 import gzip
@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from ecodistill import archive, cli
-from ecodistill.archive import ArchiveError, pack_results, unpack
+from ecodistill import cli
+from ecodistill.store import archive
+from ecodistill.store.archive import ArchiveError, pack_results, unpack
 from ecodistill.utils import sha256_file
 
 PROFILE = "demo"
@@ -173,8 +174,8 @@ def test_link_member_is_refused(tmp_path):
 
 
 def test_cli_pack_and_unpack_exit_codes(results, tmp_path, capsys, monkeypatch):
-    assert "ecodistill.archive" in cli.COMMAND_MODULES
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("ecodistill.archive",))  # no heavy imports needed
+    assert archive in cli.COMMAND_MODULES
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (archive,))  # only the commands this test runs
     out = tmp_path / "out"
     assert cli.main(["pack", "--profile", PROFILE, "--out", str(out)]) == 0
     assert cli.main(["unpack", str(out), "--dest", str(tmp_path / "fresh")]) == 0

@@ -1,12 +1,13 @@
-"""Tests for ecodistill.bench (timing, memory, result files, CLI) and ecodistill.pi (projection)."""
+"""Tests for ecodistill.deploy.bench (timing, memory, result files, CLI) and ecodistill.deploy.pi (projection)."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ecodistill import bench, pi, report
-from ecodistill.runs import TIMING_COLUMNS, read_timings
+from ecodistill import report
+from ecodistill.deploy import bench, pi
+from ecodistill.store.runs import TIMING_COLUMNS, read_timings
 
 
 def test_time_call_counts_and_orders():
@@ -98,7 +99,7 @@ def test_pi_projection_memory_bound_int8_and_errors():
 
 
 def _student_run(profile, run_id, r2, n_params, method="kd-mse-offline", config=None):
-    from ecodistill import runs
+    from ecodistill.store import runs
 
     meta = {"run_id": run_id, "target": "ndvi", "kind": "student", "init": "distilled", "method": method,
             "family": "afno", "n_params": n_params, "seed": 0, "dataset_hash": "d0", "teacher_run_id": "t0"}

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 
-from ecodistill.bench_train import bench_train
 from ecodistill.cli import main
+from ecodistill.experiments.bench_train import bench_train
 
 
 def test_bench_train_reports_project_and_synthetic_throughput(tmp_path, monkeypatch, capsys):

@@ -41,7 +41,7 @@ def test_toc_chapters_have_content():
 def test_citations_resolve_and_literature_cites_30_works(built_book: Path):
     for html in built_book.rglob("*.html"):
         text = html.read_text()
-        assert "??" not in re.sub(r"<script.*?</script>", "", text, flags=re.S), f"unresolved reference in {html}"
+        assert "??" not in re.sub(r"<script.*?</script>", "", text, flags=re.DOTALL), f"unresolved reference in {html}"
     lit = (built_book / "01_literature.html").read_text()
     cited = set(re.findall(r'href="references\.html#id\d+"|href="references\.html#([\w\-]+)"', lit))
     keys = set(re.findall(r'<a class="reference internal" href="references\.html#([^"]+)"', lit))
@@ -52,7 +52,7 @@ def test_citations_resolve_and_literature_cites_30_works(built_book: Path):
 
 
 def test_no_external_scripts_or_styles(built_book: Path):
-    pattern = re.compile(r'<(?:script|link)[^>]+(?:src|href)="(https?:)?//[^"]+"', re.I)
+    pattern = re.compile(r'<(?:script|link)[^>]+(?:src|href)="(https?:)?//[^"]+"', re.IGNORECASE)
     for html in built_book.rglob("*.html"):
         found = pattern.findall(html.read_text())
         bad = [m for m in pattern.finditer(html.read_text())]

@@ -154,7 +154,7 @@ def test_flipped_bytes_give_implausible_weights_that_are_refused(fourcastnet_ckp
 
 
 def test_sidecar_or_expected_hash_catches_any_change(fourcastnet_ckpt):
-    from ecodistill.integrity import write_sha256
+    from ecodistill.store.integrity import write_sha256
 
     path, src = fourcastnet_ckpt
     good = write_sha256(path)
@@ -216,7 +216,7 @@ def test_own_checkpoint_sidecar_is_checked(tmp_path):
 
 
 def test_save_verified_and_load_verified(tmp_path):
-    from ecodistill.integrity import load_verified, save_verified
+    from ecodistill.store.integrity import load_verified, save_verified
 
     path = save_verified({"step": 3, "w": torch.ones(2)}, tmp_path / "state.pt")
     assert path.with_name("state.pt.sha256").read_text().endswith("  state.pt\n")  # sha256sum -c format

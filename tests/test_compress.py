@@ -1,10 +1,10 @@
-"""Tests for ecodistill.compress: quantization, casting, pruning and ONNX export."""
+"""Tests for ecodistill.deploy: quantization, casting, pruning and ONNX export."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from ecodistill import compress
+from ecodistill import deploy as compress
 from ecodistill.models import AFNONet, ConvNet, PixelMLP, UNet
 
 pytest.importorskip("onnxruntime")

@@ -6,7 +6,8 @@ import math
 import pandas as pd
 import pytest
 
-from ecodistill import config, runs
+from ecodistill import config
+from ecodistill.store import runs
 
 
 def test_profiles_roundtrip_and_unknown_name():

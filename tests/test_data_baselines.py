@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecodistill import cli, runs
+from ecodistill import cli
 from ecodistill.config import DataConfig
 from ecodistill.data import baselines, load_dataset, prepare
+from ecodistill.store import runs
 
 CFG = DataConfig(nlat=12, nlon=24, seed=2, train_years=(2001, 2003), val_years=(2004, 2004),
                  test_years=(2005, 2005), extra_years=None)

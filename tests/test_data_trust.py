@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from ecodistill import cli, runs
+from ecodistill import cli
 from ecodistill.config import DataConfig, get_profile
 from ecodistill.data import (
     describe,
@@ -21,6 +21,7 @@ from ecodistill.data import (
     with_env_source,
     write_dataset,
 )
+from ecodistill.store import runs
 
 TINY = DataConfig(nlat=12, nlon=24, seed=5, train_years=(2001, 2001), val_years=(2002, 2002),
                   test_years=(2003, 2003), extra_years=None)

@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 
-from ecodistill import runs
 from ecodistill.evaluate import (
     bias_map,
     error_map,
@@ -19,6 +18,7 @@ from ecodistill.evaluate import (
     retained_skill,
     to_rows,
 )
+from ecodistill.store import runs
 
 RNG = np.random.default_rng(0)
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from ecodistill import runs
 from ecodistill.fluxnet import benchmark, experiment, models, reader, report
 from ecodistill.fluxnet.config import FluxConfig, flux_profile
+from ecodistill.store import runs
 
 IGBP = ["ENF", "GRA", "DBF"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecodistill.integrity import read_json, read_npy, read_npz
+from ecodistill.store.integrity import read_json, read_npy, read_npz
 
 FIX = "rerun `python -m ecodistill teacher`"
 

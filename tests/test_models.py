@@ -78,7 +78,7 @@ def test_bad_grid_and_channels_fail_with_the_fix_in_the_message():
         _tiny_afno()(torch.randn(1, 4, 16, 32))
     with pytest.raises(ValueError, match="expects input"):
         build_student(StudentConfig("m", "mlp", 8, 2), 5, 1, (16, 32))(torch.randn(1, 3, 16, 32))
-    with pytest.raises(ValueError, match="family='gru' unknown.*afno"):
+    with pytest.raises(ValueError, match="unknown student family 'gru'.*afno"):
         build_student(StudentConfig("g", "gru"), 5, 1, (16, 32))
 
 

@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from ecodistill import runs
 from ecodistill.config import DistillConfig
-from ecodistill.gpu import cap_steps, gpu_run
-from ecodistill.pipeline import open_workspace
-from ecodistill.teacher import load_teacher_predictions, run_teacher_pipeline, teacher_dir
+from ecodistill.experiments.gpu import cap_steps, gpu_run
+from ecodistill.experiments.teacher import load_teacher_predictions, run_teacher_pipeline, teacher_dir
+from ecodistill.experiments.workspace import open_workspace
+from ecodistill.store import runs
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_teacher_rows_and_predictions(ws, teacher):
     (DistillConfig(loss="mse", alpha=0.5, extra_unlabeled=False, label_years=1), "distilled", "kd-mse-offline"),
 ])
 def test_every_mode_trains_and_records(ws, teacher, dcfg, init, method):
-    from ecodistill.distill import train_student
+    from ecodistill.experiments.distill import train_student
 
     scfg = ws.cfg.student(ws.cfg.headline_student)
     res = train_student(ws, scfg, dcfg, seed=0, tag="contract", splits=("val",))
@@ -73,7 +73,7 @@ def test_every_mode_trains_and_records(ws, teacher, dcfg, init, method):
 
 
 def test_noise_free_control_and_unknown_loss(ws, teacher):
-    from ecodistill.distill import train_student
+    from ecodistill.experiments.distill import train_student
 
     scfg = ws.cfg.student(ws.cfg.headline_student)
     res = train_student(ws, scfg, DistillConfig(mode="scratch"), 0, tag="contract", target="ndvi_true",
@@ -84,7 +84,7 @@ def test_noise_free_control_and_unknown_loss(ws, teacher):
 
 
 def test_gpu_run_cpu_path_packs_every_stage_and_unpacks(ws, teacher, tmp_path, monkeypatch):
-    from ecodistill.archive import unpack
+    from ecodistill.store.archive import unpack
 
     out = tmp_path / "out"
     summary = gpu_run(budget_s=900, profile="smoke", out=out, device="cpu", max_steps=2)
@@ -102,7 +102,7 @@ def test_gpu_run_cpu_path_packs_every_stage_and_unpacks(ws, teacher, tmp_path, m
 def test_reported_distilled_student_is_kept_and_loads(ws, teacher):
     import torch
 
-    from ecodistill.distill import train_student
+    from ecodistill.experiments.distill import train_student
     from ecodistill.models import load_checkpoint
     from ecodistill.utils import results_dir
 
@@ -118,7 +118,11 @@ def test_reported_distilled_student_is_kept_and_loads(ws, teacher):
 def test_compressed_students_are_evaluated_and_resume(ws, teacher):
     """int8 / pruned+distilled variants of the kept student get test runs of their own."""
     pytest.importorskip("onnxruntime")
-    from ecodistill.compressed_skill import compressed_skill, evaluate_compressed, reported_students
+    from ecodistill.experiments.compressed_skill import (
+        compressed_skill,
+        evaluate_compressed,
+        reported_students,
+    )
 
     assert reported_students("smoke"), "the previous test keeps one distilled student"
     ids = evaluate_compressed("smoke", "cpu", prune_amount=0.5, only=("int8torchdyn", "int8ortstatic", "pruned"))
@@ -142,7 +146,7 @@ def test_compressed_students_are_evaluated_and_resume(ws, teacher):
 
 
 def test_selection_gives_both_arms_equal_trials_and_a_tuned_learning_rate(ws, teacher):
-    from ecodistill.protocol import best_distilled, best_scratch, select_settings
+    from ecodistill.experiments.protocol import best_distilled, best_scratch, select_settings
 
     sel = select_settings(ws)
     trials = sel["trials"]
@@ -167,7 +171,7 @@ def test_selection_gives_both_arms_equal_trials_and_a_tuned_learning_rate(ws, te
 
 
 def test_every_arm_takes_the_same_steps_whatever_its_labels(ws, teacher):
-    from ecodistill.distill import train_student
+    from ecodistill.experiments.distill import train_student
 
     scfg = ws.cfg.student(ws.cfg.headline_student)
     steps = {}
@@ -185,7 +189,7 @@ def test_any_recorded_run_reruns_from_the_command_line_with_another_seed(ws, tea
     import json
 
     from ecodistill.cli import main
-    from ecodistill.distill import train_student
+    from ecodistill.experiments.distill import train_student
 
     scfg = ws.cfg.student(ws.cfg.headline_student)
     dcfg = DistillConfig(loss="bounded", alpha=0.75, margin=0.01, label_years=2)

@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from ecodistill import losses, runs
-from ecodistill.config import DistillConfig, StudentConfig
+from ecodistill import losses
+from ecodistill.config import DistillConfig, StudentConfig, get_profile
 from ecodistill.losses import register_loss
-from ecodistill.models import register_family
+from ecodistill.models import check_student, register_family, student_config
+from ecodistill.store import runs
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,7 +52,7 @@ class Toy1x1(nn.Module):
 
 def test_registered_names_reach_configs_objectives_and_the_cli():
     from ecodistill.cli import build_parser
-    from ecodistill.objectives import make_objective, objective_text
+    from ecodistill.training.objectives import make_objective, objective_text
 
     assert "toy_pseudo_huber" in losses.OUTPUT_LOSSES and "toy_pseudo_huber" in losses.loss_names(truth=True)
     dcfg = DistillConfig(loss="toy_pseudo_huber", alpha=0.25)
@@ -59,24 +60,27 @@ def test_registered_names_reach_configs_objectives_and_the_cli():
     assert "pseudo-Huber" in objective_text(DistillConfig(loss="toy_pseudo_huber", mode="scratch"))
     batch_y = torch.zeros(1, 1, 2, 2)
     from ecodistill.data import Batch
-    from ecodistill.objectives import LossContext
+    from ecodistill.training.objectives import LossContext
 
     batch = Batch(x=batch_y, y=batch_y, mask=torch.ones(1, 1, 2, 2, dtype=torch.bool), teacher_pred=batch_y)
     loss = make_objective(dcfg)(torch.zeros(1, 1, 2, 2), batch, LossContext())
     assert loss.item() == pytest.approx(0.0)
     assert StudentConfig("t", "toy1x1").family == "toy1x1"
     with pytest.raises(ValueError, match="toy1x1"):  # the error lists the registered families
-        StudentConfig("t", "no-such-family")
+        check_student(StudentConfig("t", "no-such-family"))
+    with pytest.raises(ValueError, match="no student 'no-such-family' in profile 'smoke'.*toy1x1"):
+        student_config(get_profile("smoke"), "no-such-family")
+    assert student_config(get_profile("smoke"), "toy1x1").family == "toy1x1"
     help_text = build_parser()._subparsers._group_actions[0].choices["distill"].format_help()
     assert "toy_pseudo_huber" in help_text
 
 
 def test_one_distillation_with_the_toy_loss_and_student(tmp_path, monkeypatch):
-    from ecodistill.distill import train_student
-    from ecodistill.gpu import cap_steps
+    from ecodistill.experiments.distill import train_student
+    from ecodistill.experiments.gpu import cap_steps
+    from ecodistill.experiments.teacher import run_teacher_pipeline
+    from ecodistill.experiments.workspace import open_workspace
     from ecodistill.models import load_checkpoint
-    from ecodistill.pipeline import open_workspace
-    from ecodistill.teacher import run_teacher_pipeline
 
     monkeypatch.setenv("ECODISTILL_RESULTS", str(tmp_path))
     ws = open_workspace("smoke", "cpu")

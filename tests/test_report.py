@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecodistill import plots, report, runs
+from ecodistill import plots, report
 from ecodistill.config import get_profile
+from ecodistill.store import runs
 from ecodistill.utils import atomic_write_json, results_dir
 
 matplotlib.use("Agg")

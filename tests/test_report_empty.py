@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 
 from ecodistill import plots, report
-from ecodistill.compressed_skill import compressed_skill
 from ecodistill.config import get_profile
+from ecodistill.experiments.compressed_skill import compressed_skill
 
 matplotlib.use("Agg")
 PROFILE = "cpu"
 MATRIX = f"python -m ecodistill matrix --profile {PROFILE}"
 TEACHER = f"python -m ecodistill train-teacher --profile {PROFILE}"
-HEADROOM = f"{TEACHER} --headroom"
-BENCH = f"python -m ecodistill.bench --profile {PROFILE}"
+HEADROOM = f"{MATRIX} --stages headroom"
+BENCH = f"python -m ecodistill.deploy.bench --profile {PROFILE}"
 
 #: name -> (builder of the empty results frame, the command its message must name)
 BUILDERS = {
@@ -50,7 +50,7 @@ BUILDERS = {
     "grid_timings": (lambda frame: report.grid_timings(_timings()), "720x1440"),
     "reference_speedups": (lambda frame: report.reference_speedups(_timings()), "fourcastnet"),
     "arm64_table": (lambda frame: report.arm64_table(PROFILE), "scripts/arm64_check.sh cpu"),
-    "pi_timings": (lambda frame: report.pi_timings(), "ecodistill.bench on a Pi"),
+    "pi_timings": (lambda frame: report.pi_timings(), "ecodistill.deploy.bench on a Pi"),
     "current_compressed_skill": (lambda frame: report.current_compressed_skill(PROFILE),
                                  f"python -m ecodistill compressed-skill --profile {PROFILE}"),
     "compressed_skill": (lambda frame: compressed_skill(PROFILE),
@@ -97,7 +97,7 @@ def test_readable_views_of_empty_tables_keep_the_message(frame):
 
 def test_text_and_numbers_without_results(frame):
     """Verdicts and headline numbers fall back to the message; nothing raises."""
-    assert report.headroom_check(report.headroom_table(frame))["verdict"].endswith("--headroom")
+    assert report.headroom_check(report.headroom_table(frame))["verdict"].endswith("--stages headroom")
     assert report.adaptation_verdict(report.teacher_skill(frame)).endswith(TEACHER)
     assert report.teacher_provenance(PROFILE, None).endswith(TEACHER)
     assert report.teacher_record_text(PROFILE, None).endswith(TEACHER)

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecodistill import plots, report, runs
+from ecodistill import plots, report
 from ecodistill.config import DataConfig, DistillConfig, get_profile
 from ecodistill.models import afno_from_config, count_params
+from ecodistill.store import runs
 from ecodistill.utils import atomic_write_json, results_dir
 
 matplotlib.use("Agg")

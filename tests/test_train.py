@@ -1,4 +1,4 @@
-"""Tests for ecodistill.train: loss, optimizer, schedule, determinism, resume, distillation
+"""Tests for ecodistill.training.loop: loss, optimizer, schedule, determinism, resume, distillation
 hooks (teacher, features, co-model, loss-owned adapters), predictions and their storage."""
 from __future__ import annotations
 
@@ -15,11 +15,18 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ecodistill.config import TrainConfig
-from ecodistill.data import Batch, epoch_loader
-from ecodistill.objectives import LossContext, truth_loss
-from ecodistill.optim import cosine_schedule, make_optimizer
-from ecodistill.predictions import load_predictions, predict, predict_land, save_predictions, unpack_land
-from ecodistill.train import fit
+from ecodistill.data import Batch
+from ecodistill.training.distributed import epoch_loader
+from ecodistill.training.loop import fit
+from ecodistill.training.objectives import LossContext, truth_loss
+from ecodistill.training.optim import cosine_schedule, make_optimizer
+from ecodistill.training.predictions import (
+    load_predictions,
+    predict,
+    predict_land,
+    save_predictions,
+    unpack_land,
+)
 
 masked_mse_loss = truth_loss("mse")
 

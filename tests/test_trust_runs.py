@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ecodistill import runs
 from ecodistill.cli import main
 from ecodistill.config import DistillConfig
+from ecodistill.store import runs
 
 
 def _rows(run_id: str, n: int = 4) -> list[dict]:
@@ -65,10 +65,10 @@ def test_impossible_settings_exit_non_zero_with_one_line(argv, match, capsys, st
 
 @pytest.mark.slow
 def test_student_run_ids_follow_the_teacher_and_its_training(store, tmp_path, monkeypatch):
-    from ecodistill.distill import train_student
-    from ecodistill.gpu import cap_steps
-    from ecodistill.pipeline import open_workspace
-    from ecodistill.teacher import run_teacher_pipeline
+    from ecodistill.experiments.distill import train_student
+    from ecodistill.experiments.gpu import cap_steps
+    from ecodistill.experiments.teacher import run_teacher_pipeline
+    from ecodistill.experiments.workspace import open_workspace
 
     ws = open_workspace("smoke", "cpu")
     saved = ws.cfg

@@ -27,14 +27,7 @@ import importlib
 from .checks import check_prepared
 from .fingerprint import content_hash
 from .prepare import Prepared, prepare
-from .readers import (
-    FCN_CHANNELS,
-    expand_paths,
-    read_era5,
-    read_fourcastnet_h5,
-    read_ndvi,
-    standardise,
-)
+from .readers import FCN_CHANNELS, expand_paths, read_era5, read_fourcastnet_h5, read_ndvi, standardise
 from .realdata import coarsen_fn, daily_ndvi, make_dataset, regrid_dataset, write_dataset
 from .regrid import Regridder, grid_centres
 from .schema import STATIC_VARS, VAR_ATTRS, WEATHER_VARS, validate
@@ -47,7 +40,7 @@ from .units import convert_units
 
 _LAZY = {  # need torch: imported on first use so the data commands run without it
     "DayDataset": "loader", "EpochBatchSampler": "loader", "make_loader": "loader", "split_arrays": "loader",
-    "epoch_loader": "loader", "Batch": "batch", "ResidentData": "resident", "ResidentLoader": "resident",
+    "Batch": "batch", "ResidentData": "resident", "ResidentLoader": "resident",
     "run_baselines": "baselines", "forecastability_table": "baselines", "forecastability": "baselines",
 }
 
@@ -76,7 +69,6 @@ __all__ = [
     "dataset_hash",
     "dataset_path",
     "describe",
-    "epoch_loader",
     "expand_paths",
     "forecastability",
     "forecastability_table",

@@ -25,8 +25,9 @@ import io
 import numpy as np
 import pandas as pd
 
-from .. import evaluate, runs
+from .. import evaluate
 from ..config import to_dict
+from ..store import runs
 from ..utils import atomic_write_text, results_dir
 from .loader import DayDataset, split_arrays
 from .prepare import Prepared

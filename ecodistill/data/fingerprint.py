@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..integrity import read_json
+from ..store.integrity import read_json
 from ..utils import atomic_write_json
 
 FORMAT = 1

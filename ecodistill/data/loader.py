@@ -207,19 +207,6 @@ def _identity(batch: Batch) -> Batch:
     return batch
 
 
-def epoch_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, *,
-                 steps_per_epoch: int | None = None, shard: bool = True, **kwargs) -> DataLoader:
-    """A DataLoader over any map-style dataset of per-sample dicts, in the order of
-    :class:`EpochBatchSampler` (depends only on ``(seed, epoch)``), sharded by rank under
-    torchrun when ``shard``: the loader for your own data in :func:`ecodistill.train.fit`."""
-    from ..distributed import dist_env
-
-    rank, world = dist_env()[:2] if shard else (0, 1)
-    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, int(seed), steps_per_epoch=steps_per_epoch,
-                                rank=rank, world=world)
-    return DataLoader(dataset, batch_sampler=sampler, **kwargs)
-
-
 def split_arrays(prep: Prepared, split: str, task: str = "ndvi", with_x: bool = False, unlabeled: bool = False,
                  target: str = "ndvi", stride: int = 1, chunk: int = 64) -> dict[str, np.ndarray]:
     """A whole split as NumPy arrays, for evaluation and baselines.

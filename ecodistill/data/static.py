@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..integrity import read_npz
+from ..store.integrity import read_npz
 from ..utils import PACKAGE_DIR, atomic_write_bytes, atomic_write_json, sha256_file
 from .regrid import Regridder, block_mean, grid_centres
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..integrity import read_json, read_npy, read_npz
+from ..store.integrity import read_json, read_npy, read_npz
 from . import fingerprint
 from .schema import BOOL_VARS, coord_attrs
 

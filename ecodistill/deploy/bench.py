@@ -21,12 +21,12 @@ not depend on weight values. Students use their checkpoints from
 weights of the same architecture (``weights=random``); see ``model_sizes.csv``.
 
 Writes ``results/<profile>/timings.csv`` (the schema of
-:func:`ecodistill.runs.write_timings`), ``model_sizes.csv`` and ``bench_memory.csv``.
+:func:`ecodistill.store.runs.write_timings`), ``model_sizes.csv`` and ``bench_memory.csv``.
 Host, CPU model and library versions go into every timing row.
 
 On a Raspberry Pi (64-bit Raspberry Pi OS, Python >= 3.10), from the project folder::
 
-    pip install torch numpy pandas onnx onnxscript onnxruntime && pip install -e . --no-deps && python -m ecodistill.bench --profile cpu --threads 1,all --out results/pi
+    pip install torch numpy pandas onnx onnxscript onnxruntime && pip install -e . --no-deps && python -m ecodistill.deploy.bench --profile cpu --threads 1,all --out results/pi
 
 (onnxruntime is optional: without it only PyTorch is timed.) Explained in
 book/generated/05_pi_timings.ipynb.
@@ -50,29 +50,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import compress
-from .config import get_profile
-from .runs import make_run_id, write_timings
-from .utils import atomic_write_text, git_commit, library_versions, results_dir, seed_everything
+from .. import deploy as compress
+from ..config import get_profile
+from ..store.runs import make_run_id, write_timings
+from ..utils import atomic_write_text, cpu_model, git_commit, library_versions, results_dir, seed_everything
 
 DEFAULT_IN_CHANS = 40  # fallback when ecodistill.data (needs xarray) is not installed, e.g. on a Pi
 RUNTIMES = ("torch", "onnxruntime")
 
 
 # ----------------------------------------------------------------------------- host
-
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (x86 ``model name``; a Pi's ``Model``)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
-    for key in ("model name", "Model", "Hardware", "CPU part"):
-        for line in text.splitlines():
-            if line.split(":")[0].strip() == key:
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
 
 def host_info() -> dict:
     """Host facts stored with every timing row."""
@@ -86,7 +73,7 @@ def input_channels(profile: str) -> int:
     """The profile's input channel count as :mod:`ecodistill.data` builds it (weather, trailing
     means, static maps, calendar); :data:`DEFAULT_IN_CHANS` where that module is unavailable."""
     try:
-        from .data.prepare import CALENDAR_CHANNELS, STATIC_CHANNELS, WEATHER_VARS
+        from ..data.prepare import CALENDAR_CHANNELS, STATIC_CHANNELS, WEATHER_VARS
     except ImportError:
         return DEFAULT_IN_CHANS
     d = get_profile(profile).data
@@ -196,7 +183,7 @@ class Candidate:
 
 def _student_checkpoint(profile: str, name: str) -> Path | None:
     """A student checkpoint: ``results/<profile>/students/*<name>*.pt``, else the cache's."""
-    from .utils import cache_dir
+    from ..utils import cache_dir
 
     for folder in (results_dir(profile) / "students", cache_dir() / profile / "checkpoints"):
         hits = sorted(folder.glob(f"*{name}*.pt")) if folder.is_dir() else []
@@ -213,7 +200,7 @@ def candidates(profile: str, in_chans: int, grid: tuple[int, int], names: Sequen
     ``names`` filters by name; ``"fourcastnet"`` adds the public FourCastNet shape (dim 768,
     depth 12, patch 8, 20 channels; Pathak et al. 2022), only meaningful at 720x1440.
     """
-    from .models import AFNONet, afno_from_config, build_student, load_checkpoint
+    from ..models import AFNONet, afno_from_config, build_student, load_checkpoint
 
     cfg = get_profile(profile)
     want = set(names) if names else None
@@ -248,7 +235,7 @@ def candidates(profile: str, in_chans: int, grid: tuple[int, int], names: Sequen
 
 
 def _costs(model: nn.Module, in_shape: tuple[int, ...]) -> dict:
-    from .models.cost import bytes_per_map, count_params, flops_per_map
+    from ..models.cost import bytes_per_map, count_params, flops_per_map
 
     meta = copy.deepcopy(model).to("meta")  # counted without allocating activations
     return {"n_params": count_params(model), "flops_per_map": flops_per_map(meta, in_shape),
@@ -364,7 +351,7 @@ def run_bench(profile: str, grid: tuple[int, int] | None = None, threads: Sequen
     Args:
         profile: whose architectures (``smoke|cpu|full``); ``grid`` defaults to its data grid.
         out_profile: results folder name (default ``profile``; ``pi`` for a Raspberry Pi run).
-        Others: see the module docstring and ``python -m ecodistill.bench --help``.
+        Others: see the module docstring and ``python -m ecodistill.deploy.bench --help``.
     """
     if runs < 20:
         log(f"note: runs={runs} < 20 timed calls; the project's reported timings use >= 20")
@@ -449,8 +436,8 @@ def register_cli(subparsers) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ecodistill.bench``."""
-    parser = argparse.ArgumentParser(prog="python -m ecodistill.bench", description=__doc__.split("\n")[0])
+    """``python -m ecodistill.deploy.bench``."""
+    parser = argparse.ArgumentParser(prog="python -m ecodistill.deploy.bench", description=__doc__.split("\n")[0])
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))
 

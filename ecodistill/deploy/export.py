@@ -11,7 +11,7 @@ r"""ONNX export and sizes: DFT as matrix products, export, numerical check, CPU 
 * **Sizes**: :func:`state_dict_bytes` (a model as a checkpoint) and :func:`file_bytes`
   (an exported or quantized file).
 
-Quantization of the exported files lives in :mod:`ecodistill.compress.quantize`.
+Quantization of the exported files lives in :mod:`ecodistill.deploy.quantize`.
 
 Explained in book/generated/05_pi_timings.ipynb.
 """

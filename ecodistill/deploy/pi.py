@@ -29,8 +29,8 @@ int8: a Pi 4's Cortex-A72 lacks the Armv8.2 dot-product instructions (SDOT/UDOT,
 calibration we project int8 models there with the fp32 efficiency (only their smaller
 weights shrink the memory term).
 
-Chapter 5's tables of measured timings are in :mod:`ecodistill.report.timings`;
-:func:`ensure_timings` measures the smoke profile's when they are missing.
+Chapter 5's tables of measured timings are in :mod:`ecodistill.report.timings`, whose
+:func:`~ecodistill.report.timings.ensure_timings` measures the smoke profile's when they are missing.
 
 Explained in book/generated/05_pi_timings.ipynb.
 """
@@ -160,24 +160,3 @@ def projection_table(models: pd.DataFrame, threads: tuple[int, ...] = (1, 4)) ->
                              "bound": bound(float(m["flops_per_map"]), float(m["bytes_per_map"]),
                                             key)})
     return pd.DataFrame(rows)
-
-
-# ----------------------------------------------------------------------------- smoke timings
-def ensure_timings(profile: str, runs: int = 20, threads: str = "1",
-                   in_chans: int | None = None) -> pd.DataFrame:
-    """The profile's timings; at ``smoke`` measured now when absent, elsewhere read only (no
-    rows, and the command in ``attrs["missing"]``, when absent)."""
-    from . import bench
-    from .report.timings import read_timing_rows
-
-    t = read_timing_rows(profile)
-    if len(t) or profile != "smoke":
-        return t
-    from .config import get_profile
-
-    cfg_names = [s.name for s in get_profile(profile).students]
-    kw = {"threads": bench.parse_threads(threads), "runs": runs, "in_chans": in_chans,
-          "log": lambda s: None}
-    bench.run_bench(profile, models=["teacher", *cfg_names], **kw)
-    bench.run_bench(profile, models=[f"{n}-pruned50" for n in cfg_names], runtimes=("torch",), **kw)
-    return read_timing_rows(profile)

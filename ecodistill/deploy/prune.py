@@ -4,7 +4,7 @@ r"""Structured pruning: find prunable layer pairs, rank hidden units, slice them
 units (conv channels or linear features) of every layer pair ``A -> (channel-wise ops) -> B``
 (:class:`PrunePair`, found by :func:`find_prunable_pairs`) with the smallest L1 norm of
 their weights in ``A``, then hands the model to an optional ``finetune_fn(model) -> model``
-(e.g. distillation fine-tuning from :mod:`ecodistill.train`). The removal is checked
+(e.g. distillation fine-tuning from :mod:`ecodistill.training.loop`). The removal is checked
 numerically: it must equal zeroing the same units, or the pair is left alone. The input
 model is left untouched.
 

@@ -3,7 +3,7 @@
 ``python -m ecodistill bench-train --profile P`` times, for the teacher and each student of
 the profile, in one run on one device:
 
-* **project**: :func:`ecodistill.train.fit` fed by the workspace's training loader (on a GPU
+* **project**: :func:`ecodistill.training.loop.fit` fed by the workspace's training loader (on a GPU
   the device-resident data of :mod:`ecodistill.data.resident`), so batch assembly, the
   step, clipping, the schedule and the loop's bookkeeping are all counted;
 * **synthetic**: the same model, batch size, loss, bf16 autocast (CUDA), gradient clipping
@@ -23,14 +23,14 @@ from dataclasses import replace
 
 import torch
 
-from .config import PROFILES, TrainConfig
-from .data.batch import Batch
-from .models import afno_from_config, build_student
-from .objectives import truth_loss
-from .optim import cosine_schedule, make_optimizer
-from .pipeline import Workspace, open_workspace
-from .train import fit
-from .utils import seed_everything
+from ..config import PROFILES, TrainConfig
+from ..data.batch import Batch
+from ..models import afno_from_config, build_student, student_config
+from ..training.loop import fit
+from ..training.objectives import truth_loss
+from ..training.optim import cosine_schedule, make_optimizer
+from ..utils import seed_everything
+from .workspace import Workspace, open_workspace
 
 
 def _sync(device: str) -> None:
@@ -43,7 +43,7 @@ def build(ws: Workspace, name: str) -> torch.nn.Module:
     seed_everything(0)
     if name == "teacher":
         return afno_from_config(ws.cfg.teacher, ws.in_chans, 1, ws.img_size)
-    return build_student(ws.cfg.student(name), ws.in_chans, 1, ws.img_size)
+    return build_student(student_config(ws.cfg, name), ws.in_chans, 1, ws.img_size)
 
 
 def project_rate(ws: Workspace, name: str, cfg: TrainConfig, steps: int, warmup: int,

@@ -1,9 +1,9 @@
 """Test skill of compressed students: int8, fp16 and pruned with distillation fine-tuning.
 
-:mod:`ecodistill.bench` measures how fast a compressed model is; this module measures what
+:mod:`ecodistill.deploy.bench` measures how fast a compressed model is; this module measures what
 the compression costs in skill. Each reported distilled student (seed 0, kept by
-:func:`ecodistill.distill.save_student`) is reloaded, compressed with
-:mod:`ecodistill.compress`, run over the test years through the same workspace as every
+:func:`ecodistill.experiments.distill.save_student`) is reloaded, compressed with
+:mod:`ecodistill.deploy`, run over the test years through the same workspace as every
 other run, and recorded as a run of its own:
 
 * ``int8torchdyn``  -- PyTorch dynamic int8 (``nn.Linear`` weights int8, activations per call);
@@ -36,14 +36,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import compress, runs
-from .config import PROFILES, DistillConfig
-from .models import load_checkpoint
-from .objectives import make_objective, truth_loss
-from .pipeline import Workspace, open_workspace
+from .. import deploy as compress
+from ..config import PROFILES, DistillConfig
+from ..models import load_checkpoint
+from ..store import runs
+from ..training.loop import fit
+from ..training.objectives import make_objective, truth_loss
+from ..utils import results_dir, seed_everything
 from .teacher import load_teacher_predictions, teacher_record
-from .train import fit
-from .utils import results_dir, seed_everything
+from .workspace import Workspace, open_workspace
 
 #: Compression variants in the order they are run; ``pruned`` takes the amount as a suffix.
 VARIANTS = ("int8torchdyn", "int8ortdyn", "int8ortstatic", "fp16", "pruned")
@@ -246,13 +247,12 @@ def compressed_skill(profile: str) -> pd.DataFrame:
     ``r2_loss_pct = 100 (R²_fp32 - R²_variant) / R²_fp32`` on the test years. Without
     compressed runs, no rows and the command in ``attrs["missing"]``.
     """
-    from .report import parse_run_id
 
     r2 = runs.read_runs(profile, target="ndvi", split="test", region="global", metric="r2")
     by_id = r2.drop_duplicates("run_id").set_index("run_id")["value"]
     rows = []
     for run_id in by_id.index:
-        student, tag = parse_run_id(run_id)
+        student, tag = runs.parse_run_id(run_id)
         if not any(tag.startswith(v) for v in VARIANTS):
             continue
         config = runs.read_run_config(profile, run_id)

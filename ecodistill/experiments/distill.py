@@ -1,15 +1,15 @@
 """One student run, scratch or distilled: train, evaluate, record.
 
 A student run builds a student, trains it with one objective from
-:mod:`ecodistill.objectives` through the one training loop, evaluates it on the validation
+:mod:`ecodistill.training.objectives` through the one training loop, evaluates it on the validation
 and test years, and writes its rows (plus, for seed 0, its test error map). The run's id
 hashes everything the result depends on: the profile's config and dataset content hash,
 the student, the objective, the training settings actually used (learning rate, steps per
 epoch, epochs), the target, and the teacher: its run id and the sha256 of the predictions
 the student learned from. A run whose files exist and check out is not run again
-(:func:`ecodistill.runs.has_run`); a retrained teacher makes every student a new run.
+(:func:`ecodistill.store.runs.has_run`); a retrained teacher makes every student a new run.
 
-The whole comparison (selection, the matrix, controls) is :mod:`ecodistill.protocol`.
+The whole comparison (selection, the matrix, controls) is :mod:`ecodistill.experiments.protocol`.
 ``python -m ecodistill distill`` takes every setting a run records, so any committed run
 can be re-run from the command line, e.g. with another seed (``--from-run ID --seed 17``).
 
@@ -24,11 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from . import losses, runs
-from .config import MODES, PROFILES, DistillConfig, StudentConfig, TrainConfig, from_dict
-from .models import build_student, count_params, save_checkpoint
-from .objectives import make_objective, truth_loss
-from .pipeline import Workspace, open_workspace
+from .. import losses
+from ..config import MODES, PROFILES, DistillConfig, StudentConfig, TrainConfig, from_dict
+from ..models import build_student, check_student, count_params, save_checkpoint, student_config
+from ..store import runs
+from ..training.loop import fit
+from ..training.objectives import check_objective, make_objective, truth_loss
+from ..utils import results_dir, seed_everything
 from .teacher import (
     ensure_teacher,
     load_teacher,
@@ -36,8 +38,7 @@ from .teacher import (
     predictions_digest,
     teacher_record,
 )
-from .train import fit
-from .utils import results_dir, seed_everything
+from .workspace import Workspace, open_workspace
 
 STUDENT_CKPT_BYTES = 8 * 10**6  # committed student checkpoints stay "a few MB"
 
@@ -120,6 +121,8 @@ def train_student(ws: Workspace, scfg: StudentConfig, dcfg: DistillConfig, seed:
         train_changes: other :class:`~ecodistill.config.TrainConfig` fields to change
             (e.g. ``epochs`` for the budget check).
     """
+    check_student(scfg)
+    check_objective(dcfg)
     cfg = student_train_cfg(ws, seed, lr_scale, **(train_changes or {}))
     if dcfg.label_years is not None:
         n_years = ws.cfg.data.train_years[1] - ws.cfg.data.train_years[0] + 1
@@ -208,7 +211,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     if args.lr_scale is not None:
         changes["lr"] = ws.cfg.student_train.lr * args.lr_scale
     changes.update({k: getattr(args, k) for k in ("lr", "epochs", "steps_per_epoch") if getattr(args, k)})
-    res = train_student(ws, ws.cfg.student(args.student or run["student"]), replace(run["dcfg"], **dcfg_changes),
+    res = train_student(ws, student_config(ws.cfg, args.student or run["student"]), replace(run["dcfg"], **dcfg_changes),
                         args.seed, tag=args.tag or run["tag"], target=args.target or run["target"],
                         splits=run["splits"], teacher_run_id=args.teacher_run_id or run["teacher_run_id"],
                         train_changes=changes)

@@ -11,11 +11,11 @@ NumPy, pandas, xarray; nothing written to disk but results):
 3. **students** -- measures each student size's throughput, chooses the epochs every
    student run gets (the same for both arms and every trial) so that the protocol's
    selection and at least three sizes x three seeds fit, and runs
-   :mod:`ecodistill.protocol`'s selection, final matrix and controls in priority order;
+   :mod:`ecodistill.experiments.protocol`'s selection, final matrix and controls in priority order;
    a run that no longer fits is skipped (never cut short: every run takes the same steps);
 4. **live** -- with the time left, the modes that need the teacher network (feature losses,
    online distillation) and the headroom check;
-5. **pack** -- writes at most 8 files into ``DIR`` (:func:`ecodistill.archive.pack_results`):
+5. **pack** -- writes at most 8 files into ``DIR`` (:func:`ecodistill.store.archive.pack_results`):
    the new ``results/full`` files in a checked archive and ``gpu_run.json`` (plan, stage
    times, epochs, throughput, hardware, versions, what was skipped). ``python -m ecodistill
    unpack DIR`` restores them on your machine.
@@ -35,9 +35,10 @@ from pathlib import Path
 
 import torch
 
-from .config import PROFILES, DistillConfig, StudentConfig, TrainConfig
-from .pipeline import Workspace, open_workspace
-from .utils import library_versions
+from ..config import PROFILES, DistillConfig, StudentConfig, TrainConfig
+from ..models import student_config
+from ..utils import library_versions
+from .workspace import Workspace, open_workspace
 
 #: Share of the budget per stage (the rest of a stage's share passes to the next one).
 PLAN = (("data", 0.08), ("teacher", 0.50), ("students", 0.30), ("live", 0.07), ("pack", 0.05))
@@ -99,8 +100,8 @@ def measure_rate(ws: Workspace, model: torch.nn.Module, cfg: TrainConfig, task: 
                  steps: int = 6, warmup: int = 2) -> float:
     """Training samples per second of ``model`` in the project's loop (``steps`` timed after
     ``warmup`` steps; the model's weights change, so pass a throw-away copy)."""
-    from .objectives import truth_loss
-    from .train import fit
+    from ..training.loop import fit
+    from ..training.objectives import truth_loss
 
     def run(n: int) -> float:
         probe = replace(cfg, epochs=1, steps_per_epoch=n, max_steps=n, warmup_frac=0.0)
@@ -124,7 +125,7 @@ def _epochs_for(seconds: float, rate: float, n_samples: int, cap: int) -> int:
 
 def train_teacher(ws: Workspace, clock: Clock, compile_model: bool) -> dict:
     """Stage 2: pre-training and adaptation sized from the measured throughput, predictions once."""
-    from .models import afno_from_config
+    from ..models import afno_from_config
     from .teacher import run_teacher_pipeline
 
     rate = float("nan")
@@ -149,7 +150,7 @@ def train_teacher(ws: Workspace, clock: Clock, compile_model: bool) -> dict:
 
 
 def _student_rates(ws: Workspace, sizes: tuple[StudentConfig, ...]) -> dict[str, float]:
-    from .models import build_student
+    from ..models import build_student
 
     return {s.name: measure_rate(ws, build_student(s, ws.in_chans, 1, ws.img_size), ws.cfg.student_train)
             for s in sizes}
@@ -199,12 +200,12 @@ def run_students(ws: Workspace, clock: Clock) -> dict:
 def run_live(ws: Workspace, clock: Clock, teacher_rate: float, student_rates: dict[str, float]) -> dict:
     """Stage 4: the live-teacher modes for the headline student, then the headroom check, each
     only when its estimated time (from the measured throughputs) fits what is left."""
-    from . import losses
+    from .. import losses
+    from ..models import build_student
     from .distill import train_student
     from .headroom import headroom_sizes, run_headroom
-    from .models import build_student
 
-    scfg = ws.cfg.student(ws.cfg.headline_student)
+    scfg = student_config(ws.cfg, ws.cfg.headline_student)
     samples = ws.cfg.student_train.epochs * ws.prep.split_days("train").size
     capped = ws.cfg.student_train.max_steps is not None
 
@@ -267,7 +268,7 @@ def pack(profile: str, out: Path, since: float, summary: dict) -> list[str]:
     """Stage 5: the run's new result files into ``out``; when they do not fit the files the
     GPU machine returns, the teacher's predictions (re-made by any later teacher run) are
     left out rather than everything."""
-    from .archive import ArchiveError, pack_results
+    from ..store.archive import ArchiveError, pack_results
 
     try:
         manifest = pack_results(profile, out, since=since, summary=summary)

@@ -3,25 +3,25 @@
 Scratch AFNO models of roughly 10k to 10M parameters are trained on NDVI with the
 students' budget; the teacher must beat the best small one by more than the seed spread,
 and skill must rise with size. Each size's learning rate is searched as every arm's is
-(:func:`ecodistill.lr_search.search_lr`, seed 0, validation years), then every seed is
+(:func:`ecodistill.training.lr_search.search_lr`, seed 0, validation years), then every seed is
 trained at it and scored on the test years.
 
-``python -m ecodistill train-teacher --headroom`` or :func:`run_headroom`.
+``python -m ecodistill matrix --stages headroom`` or :func:`run_headroom`.
 Explained in book/generated/02_teacher.ipynb ("Headroom").
 """
 from __future__ import annotations
 
 from dataclasses import asdict, replace
 
-from . import runs
-from .config import StudentConfig
-from .integrity import read_json
-from .lr_search import search_lr
-from .models import build_student
-from .objectives import truth_loss
-from .pipeline import Workspace, open_workspace
-from .train import fit
-from .utils import seed_everything
+from ..config import StudentConfig
+from ..models import build_student
+from ..store import runs
+from ..store.integrity import read_json
+from ..training.loop import fit
+from ..training.lr_search import search_lr
+from ..training.objectives import truth_loss
+from ..utils import seed_everything
+from .workspace import Workspace, open_workspace
 
 
 def headroom_sizes(profile: str) -> list[StudentConfig]:
@@ -66,10 +66,8 @@ def run_headroom(profile: str, seeds: tuple[int, ...] | None = None, device: str
     learning-rate multiple for the AFNO family (1 before a selection) and widens as far as
     every arm's: headroom models are tuned as the scratch students are.
     """
-    from .protocol import selection_path
-
     ws = open_workspace(profile, device)
-    path = selection_path(profile)
+    path = runs.selection_path(profile)
     selection = read_json(path, "selection record", "rerun the matrix's select stage") if path.is_file() else {}
     loss = selection.get("scratch_loss", "mse")
     centre = float(selection.get("lr_searches", {}).get("afno", {}).get("scratch", {}).get("best", 1.0))

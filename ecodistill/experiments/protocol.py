@@ -7,7 +7,7 @@
    offline output loss at the best alpha; the scratch arm tries every loss that has a
    truth-only form (MSE, L1, Huber: the same truth terms the distilled arm mixes with the
    teacher). Each arm's best setting then gets its learning rate searched until the best
-   multiplier is inside the grid (:func:`ecodistill.lr_search.search_lr`), and the arm with
+   multiplier is inside the grid (:func:`ecodistill.training.lr_search.search_lr`), and the arm with
    fewer trials gets more learning rates, so both arms have the same trial count.
    Live-teacher losses are tried for the ablation when the teacher network is at hand, but
    never chosen: the matrix reads cached predictions.
@@ -22,7 +22,7 @@
    years): scratch, distilled from the teacher of all labels, and distilled from a teacher
    adapted on the same restricted labels.
 The **headroom** stage trains scratch AFNO models of ~10k to ~10M parameters with the
-scratch arm's truth loss, each size's learning rate searched (:mod:`ecodistill.headroom`).
+scratch arm's truth loss, each size's learning rate searched (:mod:`ecodistill.experiments.headroom`).
 
 5. **Sweep and budget check** (validation years, seed 0): every alpha at the distilled
    arm's tuned loss and learning rate (drawn against scratch at its own), and both arms'
@@ -41,25 +41,22 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 
-from . import losses
-from .config import PROFILES, DistillConfig, StudentConfig
+from .. import losses
+from ..config import PROFILES, DistillConfig, StudentConfig
+from ..models import student_config
+from ..store.integrity import read_json
+from ..store.runs import selection_path
+from ..training.lr_search import LRSearch, equalize, search_lr
+from ..utils import atomic_write_json
 from .distill import needs_live_teacher, train_student
-from .integrity import read_json
-from .lr_search import LRSearch, equalize, search_lr
-from .pipeline import Workspace, open_workspace
 from .teacher import ensure_teacher, teacher_record
-from .utils import atomic_write_json, results_dir
+from .workspace import Workspace, open_workspace
 
 STAGES = ("select", "headroom", "final", "controls", "sweep", "longer")
 #: Multiples of the profile's student epochs in the budget check (seed 0, validation years).
 BUDGET_FACTORS = (2, 4)
 #: Multiple of the epochs of the longer-training stage (every seed, test years).
 LONGER_FACTOR = 2
-
-
-def selection_path(profile: str):
-    """``results/<profile>/selection.json``: what validation chose, and the trials behind it."""
-    return results_dir(profile) / "selection.json"
 
 
 class _Trials:
@@ -94,7 +91,7 @@ def _tune_lr(trials: _Trials, choice: dict, centre: dict[str, float], spent: dic
 
 def select_settings(ws: Workspace, seed: int = 0) -> dict:
     """Stages 1 and 2 of the protocol (module docstring); writes and returns the selection."""
-    scfg = ws.cfg.student(ws.cfg.headline_student)
+    scfg = student_config(ws.cfg, ws.cfg.headline_student)
     trials = _Trials(ws, scfg, seed)
     alphas = {a: trials("distilled", DistillConfig(loss="mse", alpha=a), 1.0, "alpha")
               for a in ws.cfg.alphas if a > 0}
@@ -147,7 +144,7 @@ def best_scratch(selection: dict, family: str | None = None) -> tuple[DistillCon
 
 def _by_priority(ws: Workspace) -> list[StudentConfig]:
     """The headline student first, then the others from the cheapest (most runs fit a budget)."""
-    head = ws.cfg.student(ws.cfg.headline_student)
+    head = student_config(ws.cfg, ws.cfg.headline_student)
     return [head] + [s for s in ws.cfg.students if s is not head]
 
 
@@ -175,7 +172,7 @@ def label_budgets(ws: Workspace) -> list[int]:
 def run_controls(ws: Workspace, selection: dict, allow: Callable[..., bool] | None = None) -> list[str]:
     """Stage 4 of the protocol (module docstring) at the headline size (``allow``: as in
     :func:`run_final`, asked before each seed's controls)."""
-    scfg = ws.cfg.student(ws.cfg.headline_student)
+    scfg = student_config(ws.cfg, ws.cfg.headline_student)
     best, kd_lr = best_distilled(selection, scfg.family)
     scratch, lr = best_scratch(selection, scfg.family)
     budget_teachers = (teacher_record(ws.profile) or {}).get("label_budget_run_ids", {})
@@ -203,7 +200,7 @@ def run_controls(ws: Workspace, selection: dict, allow: Callable[..., bool] | No
 
 def _headline_arms(ws: Workspace, selection: dict) -> tuple[StudentConfig, list[tuple[DistillConfig, float]]]:
     """The headline student and its two arms' (setting, learning-rate multiple): scratch, distilled."""
-    scfg = ws.cfg.student(ws.cfg.headline_student)
+    scfg = student_config(ws.cfg, ws.cfg.headline_student)
     return scfg, [best_scratch(selection, scfg.family), best_distilled(selection, scfg.family)]
 
 

@@ -1,7 +1,7 @@
 """The experiment workspace: one profile's prepared data, loaders, evaluation and records.
 
-Everything the teacher pipeline (:mod:`ecodistill.teacher`) and the student experiments
-(:mod:`ecodistill.distill`) share lives here, so both evaluate and record runs the same way:
+Everything the teacher pipeline (:mod:`ecodistill.experiments.teacher`) and the student experiments
+(:mod:`ecodistill.experiments.distill`) share lives here, so both evaluate and record runs the same way:
 identical inputs for teacher and students, masked metrics over land on raw values and
 anomalies, per-biome and per-month rows, and one tidy CSV per run.
 
@@ -21,13 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data, distributed, evaluate, runs
-from .config import RunConfig, TrainConfig, get_profile, to_dict
-from .data.loader import DayDataset, EpochBatchSampler
-from .data.resident import ResidentData, ResidentLoader, resident_bytes
-from .models import count_params, flops_per_map
-from .predictions import predict
-from .utils import atomic_write_bytes, cache_dir, results_dir, stable_hash
+from .. import data, evaluate
+from ..config import RunConfig, TrainConfig, get_profile, to_dict
+from ..data.loader import DayDataset, EpochBatchSampler
+from ..data.resident import ResidentData, ResidentLoader, resident_bytes
+from ..models import count_params, flops_per_map
+from ..store import runs
+from ..training import distributed
+from ..training.predictions import predict
+from ..utils import atomic_write_bytes, cache_dir, host_info, results_dir, stable_hash
 
 #: Host memory a CPU process may give to :class:`~ecodistill.data.resident.ResidentData`
 #: (``ECODISTILL_RESIDENT_GB`` overrides; 0 turns it off). On a GPU, half its memory.
@@ -200,7 +202,7 @@ class Workspace:
         return out
 
     def record(self, name: str, meta: dict, metric_rows: list, config: dict, history: list | None = None) -> str:
-        """Write one run's rows and config through :mod:`ecodistill.runs`; return its run id.
+        """Write one run's rows and config through :mod:`ecodistill.store.runs`; return its run id.
 
         The run id hashes ``config`` only (not the training history, which holds timings),
         so the same configuration always has the same id.
@@ -281,7 +283,5 @@ def hardware_name(device: str) -> str:
     """A readable name of the hardware a run used (GPU model or CPU model and core count)."""
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    from .book import host_info
-
     info = host_info()
     return f"{info['processor']} ({info['cpu_count']} cores, {platform.machine()})"

@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import runs
-from ..book import host_info
+from ..store import runs
 from ..utils import (
     atomic_write_json,
     cache_dir,
+    host_info,
     library_versions,
     results_dir,
     seed_everything,

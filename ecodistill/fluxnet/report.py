@@ -11,7 +11,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from .. import runs, stats
+from .. import stats
+from ..store import runs
 from .config import FluxConfig
 
 STUDENT_ARMS = ("scratch", "kd-mse", "kd-mse-unlabeled")

@@ -4,7 +4,7 @@ Each takes lists of feature maps ``(b, c, h, w)`` (``model(x, return_features=Tr
 paired by :func:`pair_features`, and is registered with a *term*: a small module built
 from example features (it owns the trainable FitNets adapters, where there are any) that
 the objective adds to an output loss, ``L = L_out(alpha) + w · term``
-(:class:`ecodistill.objectives.FeatureDistillLoss`). They need the teacher network during
+(:class:`ecodistill.training.objectives.FeatureDistillLoss`). They need the teacher network during
 training, so they run where it is (the GPU at the full profile).
 
 Explained in book/generated/03_distill.ipynb.

@@ -1,7 +1,7 @@
 """The loss registry: one :class:`LossSpec` per loss, registered where the loss is defined.
 
 Everything that lists, validates or describes losses reads this registry: the training
-objectives (:mod:`ecodistill.objectives`), config validation
+objectives (:mod:`ecodistill.training.objectives`), config validation
 (:class:`ecodistill.config.DistillConfig`), the command line's choices, the comparison
 protocol (which losses a teacher-free run may use, which need the live teacher) and the
 book's sentences (each spec's ``formula``). Adding a loss is one decorated function::

@@ -28,14 +28,16 @@ from .students import (
     UNet,
     build_model,
     build_student,
+    check_student,
     family_names,
     register_family,
     split_gaussian,
+    student_config,
 )
 
 __all__ = [
     "AFNO2D", "FAMILIES", "MODEL_CLASSES", "AFNOBlock", "AFNONet", "ConvNet", "PixelMLP", "UNet",
-    "adapt_to_new_task", "afno_from_config", "build_model", "build_student", "bytes_per_map",
+    "adapt_to_new_task", "afno_from_config", "build_model", "build_student", "bytes_per_map", "check_student",
     "count_afno_params", "count_params", "family_names", "flops_per_map", "load_checkpoint", "load_fourcastnet_backbone",
-    "model_card", "register_family", "resize_pos_embed", "save_checkpoint", "split_gaussian",
+    "model_card", "register_family", "resize_pos_embed", "save_checkpoint", "split_gaussian", "student_config",
 ]

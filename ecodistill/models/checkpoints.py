@@ -13,7 +13,7 @@ tensors are accepted and dropped.
 
 **Ours**: ``{"model_state", "config": {"model_class", "arch", "run"}, "ecodistill_version",
 "extra"}``, written atomically with its SHA-256 beside it (``<file>.sha256``, written after
-the checkpoint; :func:`ecodistill.integrity.save_verified`); :func:`load_checkpoint` checks
+the checkpoint; :func:`ecodistill.store.integrity.save_verified`); :func:`load_checkpoint` checks
 the hash, then rebuilds the model from it.
 
 **What is trusted**: both loaders use ``torch.load(..., weights_only=True)`` (a checkpoint
@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ecodistill import __version__
-from ecodistill.integrity import load_verified, save_verified
+from ecodistill.store.integrity import load_verified, save_verified
 
 from .afno import AFNONet, adapt_to_new_task
 from .students import MODEL_CLASSES

@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecodistill.config import StudentConfig, TeacherConfig
+from ecodistill.config import RunConfig, StudentConfig, TeacherConfig
 
 from .afno import AFNONet, afno_from_config
 
 __all__ = [
     "FAMILIES", "MODEL_CLASSES", "ConvNet", "PixelMLP", "UNet", "build_model", "build_student",
-    "family_names", "register_family", "split_gaussian",
+    "check_student", "family_names", "student_config", "register_family", "split_gaussian",
 ]
 
 #: family name -> builder ``(cfg: StudentConfig, in_chans, out_chans, img_size, tanh_head) -> nn.Module``
@@ -222,6 +222,31 @@ FAMILIES["afno"] = _afno_student  # the teacher's architecture, small: registere
 FAMILIES.update({k: FAMILIES.pop(k) for k in ("unet", "cnn", "mlp")})  # keep afno first
 
 
+def check_student(cfg: StudentConfig) -> StudentConfig:
+    """``cfg`` when its family is registered (plugins loaded first).
+
+    Raises:
+        ValueError: naming the family, the registered ones and how to add one.
+    """
+    if cfg.family not in family_names():  # family_names loads plugins
+        raise ValueError(f"unknown student family {cfg.family!r} (student {cfg.name!r}): choose one of "
+                         f"{family_names()} (or register one with ecodistill.models.register_family)")
+    return cfg
+
+
+def student_config(run: RunConfig, name: str) -> StudentConfig:
+    """The student preset ``name`` of the profile ``run``, or a registered family of that name
+    at its default width and depth.
+
+    Raises:
+        ValueError: listing the profile's presets and the registered families, for any other name.
+    """
+    if name in {s.name for s in run.students} or name in family_names():
+        return run.student(name)
+    raise ValueError(f"no student {name!r} in profile {run.profile!r}: choose a preset "
+                     f"{[s.name for s in run.students]} or a family {family_names()}")
+
+
 def build_student(cfg, in_chans: int, out_chans: int, img_size: tuple[int, int],
                   tanh_head: bool = False) -> nn.Module:
     """A student from a :class:`ecodistill.config.StudentConfig` through the family registry.
@@ -233,9 +258,7 @@ def build_student(cfg, in_chans: int, out_chans: int, img_size: tuple[int, int],
     Raises:
         ValueError: for an unknown family (the message lists the known ones) or a bad size.
     """
-    if cfg.family not in FAMILIES and cfg.family not in family_names():  # family_names loads plugins
-        raise ValueError(f"unknown student family {cfg.family!r} (student {cfg.name!r}): choose one of "
-                         f"{family_names()}")
+    check_student(cfg)
     return FAMILIES[cfg.family](cfg, in_chans, out_chans, tuple(img_size), tanh_head=tanh_head)
 
 

@@ -60,7 +60,7 @@ def loss_curves(ax: plt.Axes, histories: dict, ylabel: str = "loss", log: bool =
     """Training (dashed, open markers) and validation (solid) loss per epoch, one colour per label.
 
     Args:
-        histories: label -> training history (:attr:`ecodistill.train.FitResult.history`: one
+        histories: label -> training history (:attr:`ecodistill.training.loop.FitResult.history`: one
             dict per epoch with ``epoch`` (from 0), ``train_loss``, ``val_loss``); empty ones
             are skipped.
         missing: what the axes say when every history is empty (which command makes them).

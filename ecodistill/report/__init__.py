@@ -30,6 +30,7 @@ and :mod:`ecodistill.plots` display in the table's or figure's place.
 """
 from __future__ import annotations
 
+from ..store.runs import parse_run_id
 from .comparison import (
     CONTRASTS,
     biome_table,
@@ -66,7 +67,6 @@ from .frames import (
     current,
     empty_table,
     labelled,
-    parse_run_id,
     profile_of,
     read_current,
     read_results,
@@ -139,6 +139,7 @@ from .text import (
 from .timings import (
     arm64_table,
     current_compressed_skill,
+    ensure_timings,
     grid_timings,
     host_text,
     int8_effect,
@@ -184,6 +185,7 @@ __all__ = [
     "cost_table",
     "current",
     "current_compressed_skill",
+    "ensure_timings",
     "demo_command",
     "empty_table",
     "error_maps",

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .. import evaluate, stats
+from ..store import runs
 from ..utils import results_dir
 from .frames import (
     SETTING,
@@ -37,7 +38,6 @@ from .frames import (
     empty_table,
     labelled,
     month_table,
-    parse_run_id,
     profile_of,
     students,
     teacher_means,
@@ -237,7 +237,7 @@ def years_text(n: int, word: str = "label") -> str:
     return f"{n} {word} year{'' if n == 1 else 's'}"
 
 
-#: Tag of the longer-training runs (:func:`ecodistill.protocol.run_longer`).
+#: Tag of the longer-training runs (:func:`ecodistill.experiments.protocol.run_longer`).
 LONG_TAG = "long2x"
 
 #: Rows of the controls table: role -> (control, condition, arm).
@@ -357,7 +357,7 @@ def biome_table(frame: pd.DataFrame, student: str, selection: dict | None = None
                  & frame["region"].astype(str).str.startswith("biome:")]
     if rows.empty:
         return empty
-    parsed = rows["run_id"].map(parse_run_id)
+    parsed = rows["run_id"].map(runs.parse_run_id)
     rows = rows.assign(student=parsed.str[0], tag=parsed.str[1])
     teacher = rows[(rows["kind"] == "teacher") & (rows["init"] == "pretrained")]
     mine = rows[(rows["student"] == student) & (rows["tag"] == "final")]

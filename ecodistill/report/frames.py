@@ -1,7 +1,7 @@
 """Result frames for the chapters: reading them, reshaping the tidy rows into one row per run,
 aggregating over seeds, and showing a table — or, when it is empty, what makes it.
 
-Reads ``results/<profile>/runs/*.csv`` (through :func:`ecodistill.runs.read_runs`) and
+Reads ``results/<profile>/runs/*.csv`` (through :func:`ecodistill.store.runs.read_runs`) and
 ``results/<profile>/selection.json``; nothing else. Every chapter builder in
 :mod:`ecodistill.report` returns a frame whose ``attrs["missing"]`` says which command makes
 its results, so :func:`show` (and the figure helpers of :mod:`ecodistill.plots`) render an
@@ -10,11 +10,10 @@ empty result without a branch in the notebook. Used by chapters 2 to 5.
 from __future__ import annotations
 
 import json
-import re
 
 import pandas as pd
 
-from .. import runs
+from ..store import runs
 from ..utils import results_dir
 from .text import UNKNOWN_PROFILE
 
@@ -22,13 +21,8 @@ META = ["kind", "init", "method", "family", "n_params", "flops_per_map", "alpha"
         "seed"]
 SIZE = ["student", "family", "n_params", "flops_per_map"]
 SETTING = ["init", "method", "alpha"]
-_NAME = re.compile(r"^(?:scratch-(?P<scratch>.+)"
-                   r"|kd-[A-Za-z0-9_]+-[A-Za-z0-9_]+-(?P<distilled>.+)_from_teacher)"
-                   r"-(?P<tag>[A-Za-z0-9]+)-[0-9a-f]+$")
-
-
 def read_results(profile: str, **where) -> pd.DataFrame:
-    """:func:`ecodistill.runs.read_runs` with the profile recorded in ``attrs["profile"]``, so
+    """:func:`ecodistill.store.runs.read_runs` with the profile recorded in ``attrs["profile"]``, so
     that an empty table built from it can name the command for that profile."""
     frame = runs.read_runs(profile, **where)
     frame.attrs["profile"] = profile
@@ -84,7 +78,7 @@ def current(frame: pd.DataFrame, record: dict | None) -> pd.DataFrame:
 def read_current(profile: str, record: dict | None = None) -> pd.DataFrame:
     """:func:`read_results` limited to the current protocol (:func:`current`), the teacher
     record read from ``results/<profile>/teacher/teacher.json`` unless given."""
-    from ..teacher import teacher_record
+    from ..experiments.teacher import teacher_record
 
     return current(read_results(profile), record if record is not None else teacher_record(profile))
 
@@ -123,15 +117,6 @@ def show(table: pd.DataFrame):
     return table.style.set_caption(table.attrs.get("missing", "no results yet"))
 
 
-def parse_run_id(run_id: str) -> tuple[str, str]:
-    """``(student, tag)`` of a student run id, e.g. ``scratch-afno_s-final-<hash>`` ->
-    ``("afno_s", "final")``; ``("", "")`` for teacher, baseline and headroom runs."""
-    match = _NAME.match(str(run_id))
-    if not match:
-        return "", ""
-    return match.group("scratch") or match.group("distilled"), match.group("tag")
-
-
 def wide(frame: pd.DataFrame, split: str = "test", region: str = "global") -> pd.DataFrame:
     """One row per NDVI run: its metadata, ``student``, ``tag`` and one column per metric."""
     rows = frame[(frame["target"] == "ndvi") & (frame["split"] == split)
@@ -141,7 +126,7 @@ def wide(frame: pd.DataFrame, split: str = "test", region: str = "global") -> pd
     values = rows.pivot_table(index="run_id", columns="metric", values="value", aggfunc="first")
     meta = META + [c for c in ("teacher_role",) if c in rows]
     out = rows.drop_duplicates("run_id").set_index("run_id")[meta].join(values).reset_index()
-    parsed = out["run_id"].map(parse_run_id)
+    parsed = out["run_id"].map(runs.parse_run_id)
     out.insert(1, "student", parsed.str[0])
     out.insert(2, "tag", parsed.str[1])
     return out

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import runs
-from ..objectives import objective_text
+from ..store import runs
+from ..training.objectives import objective_text
 from ..utils import results_dir
 from .frames import empty_table, labelled, profile_of, wide
 from .teacher import input_channel_count

@@ -3,7 +3,7 @@ of both arms, their learning-rate searches per student family, the alpha sweep a
 at its own tuned settings, the training-budget check, and the training settings per profile.
 
 Reads ``results/<profile>/selection.json`` (passed in as ``selection``; its schema is
-:func:`ecodistill.protocol.select_settings`'s) and, for :func:`alpha_sweep` and
+:func:`ecodistill.experiments.protocol.select_settings`'s) and, for :func:`alpha_sweep` and
 :func:`budget_check`, the ``-sweep-`` and ``-budget<k>x-`` runs among the result rows;
 :func:`training_table` reads only the profiles' configs. Every builder returns a table with no
 rows, and ``attrs["missing"]`` naming the command, while the results are missing.
@@ -180,7 +180,7 @@ def budget_check(frame: pd.DataFrame, selection: dict | None, epochs: int) -> pd
 
 
 def _teacher_record(profile: str) -> dict | None:
-    from ..teacher import teacher_record
+    from ..experiments.teacher import teacher_record
 
     try:
         return teacher_record(profile)
@@ -240,7 +240,7 @@ def training_table(profiles: tuple[str, ...] = ("smoke", "cpu", "full"),
 
 def selected_settings(selection: dict | None, family: str) -> dict:
     """Both arms' selected settings for a student ``family`` (as
-    :func:`ecodistill.protocol.best_distilled` and :func:`~ecodistill.protocol.best_scratch`
+    :func:`ecodistill.experiments.protocol.best_distilled` and :func:`~ecodistill.experiments.protocol.best_scratch`
     give them): ``distilled`` and ``scratch`` (:class:`~ecodistill.config.DistillConfig`),
     ``kd_lr`` and ``scratch_lr`` (multiples of the base rate). Without a selection: MSE with
     alpha 0.5 and the base rate for both, and ``selected`` False."""

@@ -285,8 +285,8 @@ def _at_searched_lr(frame: pd.DataFrame, finals: pd.DataFrame, profile: str) -> 
 
 def _lr_scale(profile: str, run_id: str) -> float:
     """A run's learning rate as a multiple of the profile's student base rate (NaN if unknown)."""
-    from .. import runs
     from ..config import get_profile
+    from ..store import runs
 
     try:
         lr = runs.read_run_config(profile, run_id)["train"]["lr"]

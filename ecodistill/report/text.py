@@ -14,7 +14,7 @@ import pandas as pd
 from ..utils import results_dir
 
 #: The profile named in messages about a frame that does not say which profile it came from
-#: (one read with :func:`ecodistill.runs.read_runs` instead of :func:`read_results`).
+#: (one read with :func:`ecodistill.store.runs.read_runs` instead of :func:`read_results`).
 UNKNOWN_PROFILE = "<profile>"
 
 
@@ -38,8 +38,8 @@ def no_teacher_message(profile: str, what: str = "results") -> str:
 def no_headroom_message(profile: str) -> str:
     """What the headroom table and figure show before the headroom runs exist."""
     gpu = " on a GPU" if profile == "full" else ""
-    return (f"no {profile} headroom runs yet — run python -m ecodistill train-teacher "
-            f"--profile {profile} --headroom{gpu}")
+    return (f"no {profile} headroom runs yet — run python -m ecodistill matrix "
+            f"--profile {profile} --stages headroom{gpu}")
 
 
 def hardware_label(profile: str) -> str:

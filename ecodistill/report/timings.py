@@ -3,9 +3,9 @@ models, the speed targets, the ARM64 check and measurements on a Raspberry Pi.
 
 Reads ``results/<profile>/timings.csv`` (:func:`read_timing_rows`; the rows are passed to the
 other builders), ``results/<profile>/model_sizes.csv``, the student runs and the compressed
-students' runs (:func:`ecodistill.compressed_skill.compressed_skill`),
+students' runs (:func:`ecodistill.experiments.compressed_skill.compressed_skill`),
 ``results/<profile>/arm64_check.json`` and ``results/pi/timings.csv``. The Pi projections
-come from :mod:`ecodistill.pi`. Without timings each table has no rows and names the command
+come from :mod:`ecodistill.deploy.pi`. Without timings each table has no rows and names the command
 in ``attrs["missing"]``. Explained in book/generated/05_pi_timings.ipynb.
 """
 from __future__ import annotations
@@ -15,15 +15,17 @@ import json
 import numpy as np
 import pandas as pd
 
-from .. import runs
-from ..pi import project
+from ..config import get_profile
+from ..deploy import bench
+from ..deploy.pi import project
+from ..store import runs
 from ..utils import results_dir
 from .frames import read_current, wide
 
 
 def no_timings_message(profile: str) -> str:
     """What chapter 5 shows before ``results/<profile>/timings.csv`` exists."""
-    return (f"no {profile} timings yet — run python -m ecodistill.bench --profile {profile} "
+    return (f"no {profile} timings yet — run python -m ecodistill.deploy.bench --profile {profile} "
             "--threads 1,all")
 
 
@@ -33,6 +35,21 @@ def read_timing_rows(profile: str) -> pd.DataFrame:
     table = runs.read_timings(profile)
     table.attrs["missing"] = no_timings_message(profile)
     return table
+
+
+def ensure_timings(profile: str, runs: int = 20, threads: str = "1",
+                   in_chans: int | None = None) -> pd.DataFrame:
+    """The profile's timings; at ``smoke`` measured now when absent (:mod:`ecodistill.deploy.bench`),
+    elsewhere read only (no rows, and the command in ``attrs["missing"]``, when absent)."""
+    t = read_timing_rows(profile)
+    if len(t) or profile != "smoke":
+        return t
+    cfg_names = [s.name for s in get_profile(profile).students]
+    kw = {"threads": bench.parse_threads(threads), "runs": runs, "in_chans": in_chans,
+          "log": lambda s: None}
+    bench.run_bench(profile, models=["teacher", *cfg_names], **kw)
+    bench.run_bench(profile, models=[f"{n}-pruned50" for n in cfg_names], runtimes=("torch",), **kw)
+    return read_timing_rows(profile)
 
 
 def latest_run(t: pd.DataFrame, grid: str | None = None) -> pd.DataFrame:
@@ -129,7 +146,7 @@ def trained_skill(profile: str, models: pd.DataFrame) -> pd.Series:
 
     A student row (``model`` = a student preset name) gets its reported distilled runs
     (tag ``final``); a pruned row (``<name>-pruned<p>``) gets the pruned + distillation
-    fine-tuned run of :mod:`ecodistill.compressed_skill`; the teacher row the adapted
+    fine-tuned run of :mod:`ecodistill.experiments.compressed_skill`; the teacher row the adapted
     teacher's run. NaN where no such run exists yet.
     """
     r = _final_r2(profile)
@@ -149,11 +166,11 @@ def int8_skill(profile: str, models: pd.DataFrame) -> pd.DataFrame:
     """Per benchmarked model: test R² of its best-timed int8 variant and the relative R² loss.
 
     Pairs the bench's ``best_int8`` (runtime, dtype) with the matching compressed run
-    (:data:`ecodistill.compressed_skill.BENCH_KIND`) of the same student, seed 0; the loss is
+    (:data:`ecodistill.experiments.compressed_skill.BENCH_KIND`) of the same student, seed 0; the loss is
     ``100 (R²_fp32 - R²_int8) / R²_fp32`` against the run it was made from.
     Columns ``test_r2_int8, int8_r2_loss_pct`` (NaN where missing).
     """
-    from ..compressed_skill import BENCH_KIND
+    from ..experiments.compressed_skill import BENCH_KIND
 
     table = current_compressed_skill(profile)
     kind_to_variant = {f"{rt} {dt}": v for v, (rt, dt) in BENCH_KIND.items()}
@@ -222,10 +239,10 @@ def timing_table(profile: str, t: pd.DataFrame, threads: int = 1) -> pd.DataFram
 
 
 def current_compressed_skill(profile: str) -> pd.DataFrame:
-    """:func:`ecodistill.compressed_skill.compressed_skill` limited to compressed versions of
+    """:func:`ecodistill.experiments.compressed_skill.compressed_skill` limited to compressed versions of
     the current protocol's students (their ``source_run_id`` is a current run,
     :func:`read_current`): compressed runs of older students never mix in."""
-    from ..compressed_skill import compressed_skill
+    from ..experiments.compressed_skill import compressed_skill
 
     table = compressed_skill(profile)
     if table.empty or "source_run_id" not in table:
@@ -239,7 +256,7 @@ def current_compressed_skill(profile: str) -> pd.DataFrame:
 def _int8_skill_target(profile: str, name: str, eff: pd.DataFrame) -> dict:
     """The target "int8 >= 1.5x with <= 1 % loss of test R²" for student ``name``: the fastest
     int8 variant whose compressed run loses at most 1 % of the fp32 run's test R²."""
-    from ..compressed_skill import BENCH_KIND
+    from ..experiments.compressed_skill import BENCH_KIND
 
     skill_rows = current_compressed_skill(profile)
     skill_rows = skill_rows[skill_rows["student"] == name]
@@ -271,7 +288,7 @@ def speed_targets(profile: str, table: pd.DataFrame, t: pd.DataFrame,
        exists) is >= 50x faster than the teacher per map, PyTorch eager fp32, ``threads``.
     2. int8 gives >= 1.5x over fp32 (best int8 variant, same runtime), for that student and
        for the best of all students; and, jointly, >= 1.5x with <= 1 % loss of test R² (from
-       the compressed runs of :mod:`ecodistill.compressed_skill`).
+       the compressed runs of :mod:`ecodistill.experiments.compressed_skill`).
 
     Without timed students and teacher, the first target's row says what makes the timings.
     Columns: ``target, model, value, met``.
@@ -352,5 +369,5 @@ def pi_timings() -> pd.DataFrame:
     columns = ["cpu", "model", "grid", "runtime", "dtype", "threads", "median_ms", "p90_ms", "n"]
     out = runs.read_timings("pi")[columns]
     out.attrs["missing"] = ("no Raspberry Pi measurements yet (results/pi/): run the one-line "
-                            "command of ecodistill.bench on a Pi")
+                            "command of ecodistill.deploy.bench on a Pi")
     return out

@@ -33,7 +33,7 @@ import zlib
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from .utils import atomic_write_json, git_commit, results_dir, sha256_file
+from ..utils import atomic_write_json, git_commit, results_dir, sha256_file
 
 FORMAT = "ecodistill-results/1"
 MiB = 2**20

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .utils import atomic_torch_save, atomic_write_text, sha256_file
+from ..utils import atomic_torch_save, atomic_write_text, sha256_file
 
 __all__ = ["load_verified", "read_json", "read_npy", "read_npz", "save_verified", "sha256_path",
            "verify_sha256", "write_sha256"]
@@ -138,7 +138,7 @@ def verify_sha256(path: str | Path, expected: str | None = None, what: str = "fi
         text = side.read_text(encoding="utf-8", errors="replace").split()
         if not text or not re.fullmatch(r"[0-9a-fA-F]{64}", text[0]):
             raise ValueError(f"sidecar {side} does not hold a SHA-256 (damaged?); delete it and "
-                             f"write it again with ecodistill.integrity.write_sha256, or {fix}")
+                             f"write it again with ecodistill.store.integrity.write_sha256, or {fix}")
         expected, source = text[0], str(side)
     if expected is None:
         if require:

@@ -4,7 +4,7 @@ Layout::
 
     results/<profile>/runs/<run_id>.csv    one row per value
     results/<profile>/runs/<run_id>.json   the run's config
-    results/<profile>/timings.csv          runtime measurements (see ecodistill.bench)
+    results/<profile>/timings.csv          runtime measurements (see ecodistill.deploy.bench)
 
 A run is keyed by the hash of its config -- which holds everything the result depends
 on: the dataset's content hash, and for students the teacher's run id and the sha256 of
@@ -26,12 +26,13 @@ import io
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
-from .utils import atomic_write_json, atomic_write_text, git_commit, results_dir, stable_hash
+from ..utils import atomic_write_json, atomic_write_text, git_commit, results_dir, stable_hash
 
 COMPLETE_KEY = "_complete"  # the completion marker inside <run_id>.json
 
@@ -54,6 +55,21 @@ TIMING_COLUMNS = [
 ]
 
 
+#: a student run's name (:func:`ecodistill.experiments.distill.run_name`) plus its hash
+_STUDENT_NAME = re.compile(r"^(?:scratch-(?P<scratch>.+)"
+                           r"|kd-[A-Za-z0-9_]+-[A-Za-z0-9_]+-(?P<distilled>.+)_from_teacher)"
+                           r"-(?P<tag>[A-Za-z0-9]+)-[0-9a-f]+$")
+
+
+def parse_run_id(run_id: str) -> tuple[str, str]:
+    """``(student, tag)`` of a student run id, e.g. ``scratch-afno_s-final-<hash>`` ->
+    ``("afno_s", "final")``; ``("", "")`` for teacher, baseline and headroom runs."""
+    match = _STUDENT_NAME.match(str(run_id))
+    if not match:
+        return "", ""
+    return match.group("scratch") or match.group("distilled"), match.group("tag")
+
+
 def make_run_id(name: str, config: Mapping[str, Any]) -> str:
     """``<name>-<hash10>``: a readable name plus the hash of the run's config."""
     if not _RUN_ID.match(name):
@@ -64,6 +80,12 @@ def make_run_id(name: str, config: Mapping[str, Any]) -> str:
 def runs_dir(profile: str) -> Path:
     """``results/<profile>/runs``."""
     return results_dir(profile) / "runs"
+
+
+def selection_path(profile: str) -> Path:
+    """``results/<profile>/selection.json``: what validation chose in the fair protocol
+    (:mod:`ecodistill.experiments.protocol`), and the trials behind it."""
+    return results_dir(profile) / "selection.json"
 
 
 def _check_row(row: Mapping[str, Any], i: int) -> None:

@@ -15,6 +15,9 @@ import os
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from ..data.loader import EpochBatchSampler
 
 
 def _dist():
@@ -103,3 +106,14 @@ def average_gradients(params: list[nn.Parameter]) -> None:
             p.grad = torch.zeros_like(p)
         dist.all_reduce(p.grad)
         p.grad /= world
+
+
+def epoch_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, *,
+                 steps_per_epoch: int | None = None, shard: bool = True, **kwargs) -> DataLoader:
+    """A DataLoader over any map-style dataset of per-sample dicts, in the order of
+    :class:`EpochBatchSampler` (depends only on ``(seed, epoch)``), sharded by rank under
+    torchrun when ``shard``: the loader for your own data in :func:`ecodistill.training.loop.fit`."""
+    rank, world = dist_env()[:2] if shard else (0, 1)
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, int(seed), steps_per_epoch=steps_per_epoch,
+                                rank=rank, world=world)
+    return DataLoader(dataset, batch_sampler=sampler, **kwargs)

@@ -1,14 +1,14 @@
 """The one training loop: teacher pre-training and adaptation, scratch, distilled and online students.
 
 :func:`fit` trains a model (and optionally a second one, ``co_model``, in the same loop):
-AdamW with a warmup-cosine schedule (:mod:`ecodistill.optim`), bf16 autocast on CUDA,
+AdamW with a warmup-cosine schedule (:mod:`ecodistill.training.optim`), bf16 autocast on CUDA,
 gradient clipping, early stopping on validation loss, exact resume from atomic checkpoints
-(:mod:`ecodistill.resume`), a tqdm progress bar and data parallelism under ``torchrun``
-(:mod:`ecodistill.distributed`). What is learned is decided by the loss only,
+(:mod:`ecodistill.training.resume`), a tqdm progress bar and data parallelism under ``torchrun``
+(:mod:`ecodistill.training.distributed`). What is learned is decided by the loss only,
 ``loss_fn(y_hat, batch, ctx) -> scalar`` with ``batch`` a :class:`~ecodistill.data.batch.Batch`
-and ``ctx`` a :class:`~ecodistill.objectives.LossContext` (teacher output and features, the
+and ``ctx`` a :class:`~ecodistill.training.objectives.LossContext` (teacher output and features, the
 co-model's detached output, latitude weights), so output, feature/hint, online and
-self-distillation all use this one loop (:mod:`ecodistill.objectives` builds the losses).
+self-distillation all use this one loop (:mod:`ecodistill.training.objectives` builds the losses).
 
 Explained in book/generated/02_teacher.ipynb ("Training").
 """
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -30,13 +28,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import TrainConfig
+from ..data.batch import Batch, check_batch, to_device
+from ..utils import seed_everything
 from . import distributed
-from .config import TrainConfig
-from .data.batch import Batch, check_batch, to_device
 from .objectives import LossContext, LossFn
 from .optim import cosine_schedule, make_optimizer, planned_steps
-from .resume import LoopState, load_state, rng_state, save_state, set_rng_state
-from .utils import seed_everything
+from .resume import LoopState, StopSignals, load_state, rng_state, save_state, set_rng_state
 
 
 @dataclass
@@ -106,28 +104,6 @@ def _set_epoch(loader: Any, epoch: int) -> None:
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
             return
-
-
-class _StopSignals:
-    """Turn the first Ctrl-C (SIGINT) or SIGTERM (e.g. ``timeout``) into a flag checked between
-    steps, so the checkpoint is whole; a second signal aborts at once. Main thread only."""
-
-    def __init__(self) -> None:
-        self.flag, self._prev = False, {}
-
-    def __enter__(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._prev[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.flag:
-            raise KeyboardInterrupt
-        self.flag = True
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, prev in self._prev.items():
-            signal.signal(sig, prev)
 
 
 class _Loop:
@@ -263,7 +239,7 @@ class _Loop:
         return [loss.detach() for loss in losses]
 
     # -- epochs
-    def _stop_requested(self, t0: float, sig: _StopSignals) -> str | None:
+    def _stop_requested(self, t0: float, sig: StopSignals) -> str | None:
         over = self.budget_s is not None and time.monotonic() - t0 >= self.budget_s
         flags = distributed.all_reduce([float(sig.flag), float(over)], self.device, op="max")
         return "interrupt" if flags[0] else ("budget" if flags[1] else None)
@@ -283,7 +259,7 @@ class _Loop:
             set_rng_state(self.rng_now)
         return it
 
-    def _train_epoch(self, t0: float, sig: _StopSignals) -> str | None:
+    def _train_epoch(self, t0: float, sig: StopSignals) -> str | None:
         """Train until the epoch ends; returns "budget"/"interrupt" when asked to stop mid-epoch."""
         from tqdm import tqdm
 
@@ -377,7 +353,7 @@ class _Loop:
         st = self.state
         if not st.finished:
             st.stop_reason = "done"
-        sig = _StopSignals()
+        sig = StopSignals()
         with sig:
             try:
                 while not st.finished:

@@ -1,6 +1,6 @@
 """The loss interface of the training loop, and the objectives built on :mod:`ecodistill.losses`.
 
-:func:`ecodistill.train.fit` calls ``loss_fn(y_hat, batch, ctx)`` with ``batch`` a
+:func:`ecodistill.training.loop.fit` calls ``loss_fn(y_hat, batch, ctx)`` with ``batch`` a
 :class:`~ecodistill.data.batch.Batch` and ``ctx`` a :class:`LossContext`. This module turns
 a :class:`~ecodistill.config.DistillConfig` into such a callable, reading every loss's
 :class:`~ecodistill.losses.LossSpec` from the registry:
@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import losses
-from .config import DistillConfig
-from .data.batch import Batch
+from .. import losses
+from ..config import DistillConfig
+from ..data.batch import Batch
 
 
 @dataclass
@@ -62,7 +62,7 @@ class LossContext:
     epoch: int = 0
 
 
-#: ``(y_hat, batch, ctx) -> scalar``: the loss interface of :func:`ecodistill.train.fit`.
+#: ``(y_hat, batch, ctx) -> scalar``: the loss interface of :func:`ecodistill.training.loop.fit`.
 LossFn = Callable[[torch.Tensor, Batch, LossContext], torch.Tensor]
 
 
@@ -202,7 +202,7 @@ def _features(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
 def make_objective(dcfg: DistillConfig, student: nn.Module | None = None,
                    teacher: nn.Module | None = None, example_x: torch.Tensor | None = None,
                    seed: int = 0):
-    """The ``loss_fn`` for :func:`ecodistill.train.fit` that ``dcfg`` describes.
+    """The ``loss_fn`` for :func:`ecodistill.training.loop.fit` that ``dcfg`` describes.
 
     Args:
         dcfg: loss name, alpha, mode, margin, feature weight.
@@ -225,6 +225,21 @@ def make_objective(dcfg: DistillConfig, student: nn.Module | None = None,
         return FeatureDistillLoss(dcfg.loss, dcfg.alpha, dcfg.feature_weight, _features(student, example_x),
                                   _features(teacher, example_x), seed)
     return OutputDistillLoss(dcfg.loss, dcfg.alpha, {"margin": dcfg.margin})
+
+
+def check_objective(dcfg: DistillConfig) -> DistillConfig:
+    """``dcfg`` when its loss is registered and fits its mode (plugins loaded first): the
+    registry check that :class:`~ecodistill.config.DistillConfig` cannot make itself.
+
+    Raises:
+        ValueError: for an unknown loss (listing the registered ones), or a scratch run with a
+            loss that has no truth-only form.
+    """
+    spec = losses.loss_spec(dcfg.loss)  # unknown names fail here, listing the registered ones
+    if dcfg.mode == "scratch" and spec.truth is None:
+        raise ValueError(f"a scratch run trains on the truth only, and the loss {dcfg.loss!r} has no "
+                         f"truth-only form; choose one of {losses.loss_names(truth=True)}")
+    return dcfg
 
 
 def objective_text(dcfg: DistillConfig) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from ..config import TrainConfig
 
 #: Parameters exempt from weight decay by name (besides every 1-d tensor: biases, norms).
 NO_DECAY_NAMES = ("pos_embed",)

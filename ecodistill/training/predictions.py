@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.batch import Batch
-from .utils import atomic_write_bytes, atomic_write_json, sha256_file
+from ..data.batch import Batch
+from ..utils import atomic_write_bytes, atomic_write_json, sha256_file
 
 _NP_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 

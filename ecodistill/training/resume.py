@@ -3,7 +3,8 @@
 :class:`LoopState` holds the loop's counters and history; :func:`save_state` writes it
 atomically with the weights, optimizer, schedule and random-number-generator states, so a
 run stopped by its budget, Ctrl-C or SIGTERM continues from :func:`load_state` with the
-same data order and the same random draws, as if it had never stopped.
+same data order and the same random draws, as if it had never stopped. :class:`StopSignals`
+turns those signals into a flag the loop checks between steps, so the checkpoint is whole.
 
 Explained in book/generated/02_teacher.ipynb ("Training").
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import TrainConfig, to_dict
-from .integrity import load_verified, save_verified
+from ..config import TrainConfig, to_dict
+from ..store.integrity import load_verified, save_verified
 
-CKPT_FORMAT = "ecodistill.train/3"
+CKPT_FORMAT = "ecodistill.train/3"  # a stored format name, kept when the module moved
 
 
 @dataclass
@@ -31,7 +34,7 @@ class LoopState:
 
     Attributes:
         epoch, batch, step: the current epoch, batches done in it, optimizer steps in all.
-        history: one record per finished epoch (see :class:`ecodistill.train.FitResult`).
+        history: one record per finished epoch (see :class:`ecodistill.training.loop.FitResult`).
         best_val, best_epoch: lowest validation loss so far and its epoch.
         epochs_since_best: epochs without a new best (early stopping counts these).
         loss_sums: per model, the training loss summed over this epoch's batches.
@@ -89,7 +92,7 @@ def save_state(path: Path, cfg: TrainConfig, world: int, models: list, loss_modu
 
 
 def _load_legacy(path: Path) -> dict:
-    """A checkpoint of the previous format (``ecodistill.train/2``: NumPy's RNG state as an
+    """A checkpoint of the previous format (``ecodistill.training.loop/2``: NumPy's RNG state as an
     array, no sidecar), written by this package into its own cache; anything else is refused."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
@@ -135,3 +138,25 @@ def load_state(path: Path, cfg: TrainConfig, models: list, loss_modules: list, o
     scheduler.load_state_dict(ck["scheduler"])
     return {"state": LoopState(**ck["state"]), "best_state": ck["best_state"], "rng_epoch": ck["rng_epoch"],
             "rng_now": ck["rng_now"], "world_size": ck["world_size"]}
+
+
+class StopSignals:
+    """Turn the first Ctrl-C (SIGINT) or SIGTERM (e.g. ``timeout``) into a flag checked between
+    steps, so the checkpoint is whole; a second signal aborts at once. Main thread only."""
+
+    def __init__(self) -> None:
+        self.flag, self._prev = False, {}
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._prev[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.flag:
+            raise KeyboardInterrupt
+        self.flag = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, prev in self._prev.items():
+            signal.signal(sig, prev)
