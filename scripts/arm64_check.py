@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ecodistill import deploy as compress
 from ecodistill.config import get_profile
-from ecodistill.deploy import bench
+from ecodistill.deploy import bench, compress
 from ecodistill.models import AFNO2D
 from ecodistill.utils import atomic_write_json, git_commit, library_versions, results_dir, sha256_file
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ecodistill import deploy as compress
+from ecodistill.deploy import compress
 from ecodistill.models import AFNONet, ConvNet, PixelMLP, UNet
 
 pytest.importorskip("onnxruntime")

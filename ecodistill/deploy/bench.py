@@ -50,10 +50,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import deploy as compress
 from ..config import get_profile
 from ..store.runs import make_run_id, write_timings
 from ..utils import atomic_write_text, cpu_model, git_commit, library_versions, results_dir, seed_everything
+from . import compress
 
 DEFAULT_IN_CHANS = 40  # fallback when ecodistill.data (needs xarray) is not installed, e.g. on a Pi
 RUNTIMES = ("torch", "onnxruntime")

@@ -36,8 +36,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import deploy as compress
 from ..config import PROFILES, DistillConfig
+from ..deploy import compress
 from ..models import load_checkpoint
 from ..store import runs
 from ..training.loop import fit

@@ -3,15 +3,15 @@ r"""Compression and export of trained networks, one module per concept.
 Every function returns a *new* model or file and leaves its input untouched, so a
 benchmark can time the original and its compressed variants side by side.
 
-* :mod:`~ecodistill.deploy.quantize`: fp16/bf16 weights, dynamic int8 in PyTorch and
+* :mod:`~ecodistill.deploy.compress.quantize`: fp16/bf16 weights, dynamic int8 in PyTorch and
   ONNX Runtime ({cite}`jacob2018quantization`, {cite}`onnxruntime_quantization`), static
   QDQ int8 calibrated on real batches.
-* :mod:`~ecodistill.deploy.prune`: structured pruning of hidden units between layer
+* :mod:`~ecodistill.deploy.compress.prune`: structured pruning of hidden units between layer
   pairs, verified numerically ({cite}`han2016deep`, {cite}`fang2023depgraph`).
-* :mod:`~ecodistill.deploy.export`: ONNX export (FFTs as ``DFT`` or as matrix products),
+* :mod:`~ecodistill.deploy.compress.export`: ONNX export (FFTs as ``DFT`` or as matrix products),
   its numerical check, ONNX Runtime sessions, and model/file sizes.
 
-Every public name is re-exported here, so ``from ecodistill import compress`` then
+Every public name is re-exported here, so ``from ecodistill.deploy import compress`` then
 ``compress.export_onnx(...)`` works as before the split.
 
 Explained in book/generated/05_pi_timings.ipynb.

@@ -11,7 +11,7 @@ r"""ONNX export and sizes: DFT as matrix products, export, numerical check, CPU 
 * **Sizes**: :func:`state_dict_bytes` (a model as a checkpoint) and :func:`file_bytes`
   (an exported or quantized file).
 
-Quantization of the exported files lives in :mod:`ecodistill.deploy.quantize`.
+Quantization of the exported files lives in :mod:`ecodistill.deploy.compress.quantize`.
 
 Explained in book/generated/05_pi_timings.ipynb.
 """
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..utils import atomic_write_bytes
+from ...utils import atomic_write_bytes
 
 
 def state_dict_bytes(model: nn.Module) -> int:

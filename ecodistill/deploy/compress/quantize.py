@@ -12,7 +12,7 @@ benchmark can time the original and its quantized variants side by side.
 * **fp16 / bf16 weights**: :func:`cast_weights` (a wrapper that casts inputs and outputs,
   so callers keep feeding fp32 maps).
 
-The ONNX quantizers read a file written by :func:`ecodistill.deploy.export.export_onnx`.
+The ONNX quantizers read a file written by :func:`ecodistill.deploy.compress.export.export_onnx`.
 Findings that shape the benchmark (see scripts/arm64_check.sh): onnxruntime's *dynamic*
 int8 turns convolutions into ``ConvInteger``, which the aarch64 build 1.20.1 does not
 implement; its *static* QDQ int8 runs there, but per-channel ``QLinearMatMul`` (AFNO's
