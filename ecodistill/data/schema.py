@@ -13,7 +13,17 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-WEATHER_VARS = ("t2m", "tp", "ssrd", "u10", "v10", "msl", "z500", "t850", "r850", "tcwv", "swvl1")
+#: The atmosphere: FourCastNet-style channels the simulated Earth and ERA5 both provide.
+ATMOSPHERE_VARS = ("t2m", "tp", "ssrd", "u10", "v10", "msl", "z500", "t850", "r850", "tcwv")
+#: The land state as ERA5 gives it: volumetric soil water of the four layers of the ECMWF land
+#: model (0-7, 7-28, 28-100, 100-289 cm) and snow depth in m of water equivalent.
+LAND_VARS = ("swvl1", "swvl2", "swvl3", "swvl4", "sd")
+#: The inputs of the first simulated world (``world="v1"``): the atmosphere and the top soil layer.
+WEATHER_VARS = ATMOSPHERE_VARS + ("swvl1",)
+#: Named input sets (``DataConfig.inputs``): which dynamic variables a model sees.
+#: ``anchor`` is FourCastNet's atmospheric channels with no land state (Janetzky et al. 2024);
+#: ``era5`` adds the land state as ERA5 gives it.
+INPUT_SETS = {"v1": WEATHER_VARS, "anchor": ATMOSPHERE_VARS, "era5": ATMOSPHERE_VARS + LAND_VARS}
 VAR_ATTRS = {
     "t2m": {"units": "K", "long_name": "2 metre temperature, daily mean", "standard_name": "air_temperature"},
     "tp": {"units": "m", "long_name": "total precipitation, daily total",
@@ -33,8 +43,18 @@ VAR_ATTRS = {
              "standard_name": "atmosphere_mass_content_of_water_vapor"},
     "swvl1": {"units": "m3 m-3", "long_name": "volumetric soil water layer 1 (0-7 cm), daily mean",
               "standard_name": "volume_fraction_of_condensed_water_in_soil"},
+    "swvl2": {"units": "m3 m-3", "long_name": "volumetric soil water layer 2 (7-28 cm), daily mean",
+              "standard_name": "volume_fraction_of_condensed_water_in_soil"},
+    "swvl3": {"units": "m3 m-3", "long_name": "volumetric soil water layer 3 (28-100 cm), daily mean",
+              "standard_name": "volume_fraction_of_condensed_water_in_soil"},
+    "swvl4": {"units": "m3 m-3", "long_name": "volumetric soil water layer 4 (100-289 cm), daily mean",
+              "standard_name": "volume_fraction_of_condensed_water_in_soil"},
+    "sd": {"units": "m", "long_name": "snow depth, daily mean (m of water equivalent)",
+           "standard_name": "lwe_thickness_of_surface_snow_amount"},
     "ndvi": {"units": "1", "long_name": "observed NDVI (NaN = missing: cloud, snow, ocean, no label)"},
     "ndvi_true": {"units": "1", "long_name": "noise- and gap-free NDVI of the simulator (controls only)"},
+    "ndvi_bayes": {"units": "1", "long_name": "expected observed NDVI given the simulator's state: the noise-free "
+                   "NDVI minus the expected cloud bias (the best possible prediction; ceiling only)"},
 }
 STATIC_VARS = ("land_fraction", "land_mask", "igbp", "biome", "orography", "ndvi_max", "ndvi_min",
                "ndvi_domain")
@@ -42,6 +62,7 @@ BOOL_VARS = ("land_mask", "ndvi_domain")
 # Plausible ranges used to catch unconverted units (value ranges of daily means).
 PLAUSIBLE = {"t2m": (150, 350), "t850": (150, 340), "tp": (0, 1.0), "ssrd": (0, 5e7), "msl": (8e4, 1.2e5),
              "z500": (3.5e4, 6.5e4), "r850": (0, 150), "tcwv": (0, 150), "swvl1": (0, 1),
+             "swvl2": (0, 1), "swvl3": (0, 1), "swvl4": (0, 1), "sd": (0, 11),
              "u10": (-150, 150), "v10": (-150, 150)}
 
 
