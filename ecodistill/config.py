@@ -14,11 +14,18 @@ Profiles (explained in book/intro.md and the README):
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 PROFILES = ("smoke", "cpu", "full")
 MODES = ("offline", "online", "self", "scratch")
+
+
+def added(default: Any) -> Any:
+    """A field added after results existed: :func:`to_dict` leaves it out while it holds its
+    default, so the configs saved before it (and the run ids hashed from them) stay the same,
+    and a saved config without it reads back with the default."""
+    return field(default=default, metadata={"added": True})
 
 
 def _at_least(cfg: Any, **minimum: int) -> None:
@@ -48,6 +55,8 @@ class DataConfig:
     test_years: tuple[int, int] = (2013, 2013)
     extra_years: tuple[int, int] | None = (1979, 1981)  # weather only, no NDVI labels
     history_windows: tuple[int, ...] = (7, 30)  # trailing means of past days fed as inputs
+    world: str = added("v1")  # simulated-world version (ecodistill.data.world.WORLDS); "v1" the first
+    inputs: str = added("v1")  # the dynamic input set (ecodistill.data.schema.INPUT_SETS)
 
     def __post_init__(self) -> None:
         for name in ("train_years", "val_years", "test_years"):
@@ -172,6 +181,8 @@ class RunConfig:
     device: str = "cpu"
     headline_student: str = "afno_s"  # the size selection runs on, and the controls
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
+    pretrain_task: str = added("next_day")  # what pre-training forecasts: next_day | atmosphere | land
+    land_lead: int = added(10)  # days ahead the "land" pre-training forecasts the land state
 
     def student(self, name: str) -> StudentConfig:
         """The student preset called ``name``; any other name is read as a student family
@@ -186,7 +197,7 @@ class RunConfig:
 
 def _smoke() -> RunConfig:
     data = DataConfig(nlat=24, nlon=48, train_years=(1990, 1992), val_years=(1993, 1993),
-                      test_years=(1994, 1994), extra_years=(1989, 1989))
+                      test_years=(1994, 1994), extra_years=(1989, 1989), world="v2", inputs="era5")
     quick = TrainConfig(epochs=2, batch_size=16, lr=2e-3, patience=2, steps_per_epoch=20)
     return RunConfig(
         profile="smoke", data=data,
@@ -223,7 +234,7 @@ def _cpu() -> RunConfig:
 
 def _full() -> RunConfig:
     return RunConfig(
-        profile="full", data=DataConfig(),
+        profile="full", data=DataConfig(world="v2", inputs="era5"),
         teacher=TeacherConfig(embed_dim=1024, depth=12, patch_size=4, num_blocks=8),
         pretrain=TrainConfig(epochs=10, batch_size=64, lr=5e-4, patience=0),
         adapt=TrainConfig(epochs=10, batch_size=64, lr=2e-4, patience=0),
@@ -260,10 +271,20 @@ def get_profile(name: str, **overrides: Any) -> RunConfig:
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """A JSON-ready dict of a (nested) config dataclass (tuples become lists)."""
+    """A JSON-ready dict of a (nested) config dataclass, like :func:`dataclasses.asdict`
+    but without the :func:`added` fields that hold their default."""
     if not is_dataclass(cfg):
         raise TypeError(f"expected a config dataclass, got {type(cfg).__name__}")
-    return asdict(cfg)
+    return {f.name: _plain(getattr(cfg, f.name)) for f in fields(cfg)
+            if not (f.metadata.get("added") and getattr(cfg, f.name) == f.default)}
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return to_dict(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 def from_dict(cls: type, data: dict[str, Any]) -> Any:

@@ -54,16 +54,16 @@ def _teachers():
 
 
 def test_input_channels_and_architecture_table():
-    assert report.input_channel_count(get_profile("smoke").data) == 11 * 3 + 5 + 2
+    assert report.input_channel_count(get_profile("smoke").data) == 15 * 3 + 5 + 2  # era5 inputs: 15 fields
     assert report.input_channel_count(DataConfig(history_windows=(7,))) == 11 * 2 + 5 + 2
     arch = report.architecture_table(("smoke",)).set_index("stage")
     cfg = get_profile("smoke")
     adapted = arch.loc["adapted"]
-    assert (adapted["in_chans"], adapted["out_chans"], adapted["tokens"]) == (40, 1, "6x12")
+    assert (adapted["in_chans"], adapted["out_chans"], adapted["tokens"]) == (52, 1, "6x12")
     # the count on the meta device equals the real network's
-    real = afno_from_config(cfg.teacher, 40, 1, (cfg.data.nlat, cfg.data.nlon))
+    real = afno_from_config(cfg.teacher, 52, 1, (cfg.data.nlat, cfg.data.nlon))
     assert adapted["n_params"] == count_params(real)
-    assert arch.loc["pre-training", "in_chans"] == arch.loc["pre-training", "out_chans"] == 11
+    assert arch.loc["pre-training", "in_chans"] == arch.loc["pre-training", "out_chans"] == 15
     assert 0 < adapted["fft_flops"] < adapted["flops_per_map"]
 
 

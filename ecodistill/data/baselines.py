@@ -13,8 +13,8 @@ NDVI baselines (scored over the NDVI domain with :func:`ecodistill.evaluate.per_
   (every ``stride``-th day) by accumulating the normal equations in float64.
 
 Forecastability: tomorrow's standardised weather from today's, per variable, by
-persistence and by ridge regression on today's 11 fields at the cell and its four
-neighbours (so moving systems can be followed), on all cells of the test years.
+persistence and by ridge regression on today's fields in the 5 x 5 neighbourhood of the
+cell (so moving systems can be followed), on all cells of the test years.
 
 Explained in book/generated/02_data.ipynb ("How hard is the task?").
 """
@@ -152,40 +152,60 @@ def run_baselines(prep: Prepared, profile: str, methods=METHODS, stride: int | N
     return runs.read_runs(profile, kind="baseline", target="ndvi", dataset_hash=prep.dataset_hash)
 
 
-def _neighbours(x: np.ndarray) -> np.ndarray:
-    """``(n, 5c + 1, h, w)``: fields at the cell, north, south, east, west, and a constant."""
-    north = np.concatenate([x[:, :, 1:], x[:, :, -1:]], axis=2)
-    south = np.concatenate([x[:, :, :1], x[:, :, :-1]], axis=2)
-    parts = [x, north, south, np.roll(x, -1, axis=3), np.roll(x, 1, axis=3), np.ones_like(x[:, :1])]
+def _neighbours(x: np.ndarray, radius: int = 2) -> np.ndarray:
+    """``(n, (2r + 1)² c + 1, h, w)``: the fields at every cell within ``radius`` rows and
+    columns (longitude periodic, latitude edges repeated) and a constant."""
+    h = x.shape[2]
+    parts = []
+    for di in range(-radius, radius + 1):
+        rows = np.clip(np.arange(h) + di, 0, h - 1)
+        shifted = x[:, :, rows]
+        parts += [np.roll(shifted, -dj, axis=3) for dj in range(-radius, radius + 1)]
+    parts.append(np.ones_like(x[:, :1]))
     return np.concatenate(parts, axis=1)
 
 
-def forecastability(prep: Prepared, stride: int | None = None, lam: float = 1e-3) -> pd.DataFrame:
+def forecastability(prep: Prepared, stride: int | None = None, lam: float = 1e-3, radius: int = 2,
+                    bands: int = 8) -> pd.DataFrame:
     """Next-day weather on the test years: RMSE (in training standard deviations) of
-    persistence and of a ridge forecast from today's fields at the cell and 4 neighbours.
+    persistence and of a ridge forecast from today's fields in the ``(2 radius + 1)²``
+    neighbourhood of each cell (5 x 5: systems travel up to ~1500 km a day), with its own
+    weights in each of ``bands`` latitude bands (the flow that carries the systems changes
+    with latitude).
 
     Returns:
         One row per variable: ``variable, rmse_persistence, rmse_linear, skill`` with
         ``skill = 1 - rmse_linear / rmse_persistence``.
     """
     k = len(prep.weather_vars)
+    band = np.minimum(np.arange(prep.land_mask.shape[0]) * bands // prep.land_mask.shape[0], bands - 1)
+
+    def design(days):
+        """``(bands, cells, features)`` of today's neighbourhoods and ``(bands, cells, k)`` of tomorrow."""
+        a = _neighbours(prep.weather(days), radius).transpose(2, 0, 3, 1)  # (h, n, w, f)
+        y = prep.weather(days + 1).transpose(2, 0, 3, 1)
+        return ([a[band == b].reshape(-1, a.shape[-1]) for b in range(bands)],
+                [y[band == b].reshape(-1, k) for b in range(bands)])
+
     train = prep.split_days("train", task="forecast")
     stride = stride or max(1, train.size // 400)
-    xtx, xty = 0.0, 0.0
+    xtx = [0.0] * bands
+    xty = [0.0] * bands
     for d in np.array_split(train[::stride], max(1, train[::stride].size // 32)):
-        a = _neighbours(prep.weather(d)).transpose(0, 2, 3, 1).reshape(-1, 5 * k + 1).astype(np.float64)
-        y = prep.weather(d + 1).transpose(0, 2, 3, 1).reshape(-1, k).astype(np.float64)
-        xtx, xty = xtx + a.T @ a, xty + a.T @ y
-    w = np.linalg.solve(xtx + lam * np.trace(xtx) / xtx.shape[0] * np.eye(xtx.shape[0]), xty)
+        a, y = design(d)
+        for b in range(bands):
+            xtx[b] = xtx[b] + a[b].T.astype(np.float64) @ a[b]
+            xty[b] = xty[b] + a[b].T.astype(np.float64) @ y[b]
+    w = [np.linalg.solve(m + lam * np.trace(m) / m.shape[0] * np.eye(m.shape[0]), v) for m, v in zip(xtx, xty)]
     test = prep.split_days("test", task="forecast")
     se_p, se_l, n = np.zeros(k), np.zeros(k), 0
+    centre = (2 * radius + 1) ** 2 // 2  # the cell itself: persistence
     for d in np.array_split(test, max(1, test.size // 32)):
-        today, tomorrow = prep.weather(d), prep.weather(d + 1)
-        a = _neighbours(today).transpose(0, 2, 3, 1).reshape(-1, 5 * k + 1)
-        y = tomorrow.transpose(0, 2, 3, 1).reshape(-1, k)
-        se_p += ((today.transpose(0, 2, 3, 1).reshape(-1, k) - y) ** 2).sum(0)
-        se_l += ((a @ w - y) ** 2).sum(0)
-        n += y.shape[0]
+        a, y = design(d)
+        for b in range(bands):
+            se_p += ((a[b][:, centre * k:(centre + 1) * k] - y[b]) ** 2).sum(0)
+            se_l += ((a[b] @ w[b] - y[b]) ** 2).sum(0)
+            n += y[b].shape[0]
     rp, rl = np.sqrt(se_p / n), np.sqrt(se_l / n)
     return pd.DataFrame({"variable": prep.weather_vars, "rmse_persistence": rp, "rmse_linear": rl,
                          "skill": 1 - rl / rp})

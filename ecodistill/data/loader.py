@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .batch import Batch
 from .prepare import Prepared
+from .tasks import Forecast
 
 
 class DayDataset(Dataset):
@@ -25,7 +26,8 @@ class DayDataset(Dataset):
     Args:
         prep: the prepared dataset.
         split: ``train``, ``val``, ``test`` or ``extra``.
-        task: ``ndvi`` (weather -> NDVI) or ``forecast`` (weather today -> tomorrow).
+        task: ``ndvi`` (inputs -> NDVI), ``forecast`` (today's dynamic variables ->
+            tomorrow's) or a :class:`~ecodistill.data.tasks.Forecast` (pre-training variants).
         teacher_pred: teacher predictions aligned with :meth:`Prepared.split_days` of the
             same ``split``/``unlabeled`` (``(n_days, [1,] h, w)``; all training years, also
             with ``label_years``), or with the whole time axis (``(n_time, [1,] h, w)``).
@@ -34,13 +36,15 @@ class DayDataset(Dataset):
         label_years: keep labels only for the last N training years (None: all); the
             other training years are dropped, or kept unlabelled with ``unlabeled``.
         target: ``ndvi`` (observed) or ``ndvi_true`` (noise-free simulator control).
-        weather_only: ``x`` holds today's weather channels only (forecast pre-training).
+        weather_only: ``x`` holds the forecast's inputs only (today's fields; pre-training).
     """
 
-    def __init__(self, prep: Prepared, split: str, task: str = "ndvi", teacher_pred=None,
+    def __init__(self, prep: Prepared, split: str, task: str | Forecast = "ndvi", teacher_pred=None,
                  unlabeled: bool = False, label_years: int | None = None, target: str = "ndvi",
                  weather_only: bool = False) -> None:
-        self.prep, self.task, self.target, self.unlabeled = prep, task, target, unlabeled
+        self.prep, self.target, self.unlabeled = prep, target, unlabeled
+        self.forecast = None if task == "ndvi" else prep.forecast_task(task)
+        self.task = "ndvi" if self.forecast is None else "forecast"
         self.weather_only = weather_only
         days = prep.split_days(split, unlabeled=unlabeled, task=task)
         self.days = days
@@ -93,9 +97,9 @@ class DayDataset(Dataset):
         prep = self.prep
         out = {"t": days}
         if with_x:
-            out["x"] = (prep.weather(sd) if self.weather_only else prep.inputs(sd))[back]
-        if self.task == "forecast":
-            out["y"] = prep.weather(sd + 1)[back]
+            out["x"] = (prep.weather(sd, self.forecast.inputs) if self.weather_only else prep.inputs(sd))[back]
+        if self.forecast is not None:
+            out["y"] = self.forecast_targets(sd)[back]
             out["mask"] = np.ones((pos.size, 1) + prep.land_mask.shape, bool)
         else:
             y = prep.target(sd, self.target)[back]
@@ -106,6 +110,16 @@ class DayDataset(Dataset):
             out["teacher_pred"] = np.nan_to_num(self.teacher[pos]).astype(np.float32)[:, None]
         if self.unlabeled or self.teacher is not None:
             out["mask_teacher"] = np.broadcast_to(prep.ndvi_domain, (pos.size, 1) + prep.ndvi_domain.shape).copy()
+        return out
+
+    def forecast_targets(self, days: np.ndarray) -> np.ndarray:
+        """``(n, n_targets, h, w)``: each target variable of the forecast at its lead after
+        each of the sorted ``days``."""
+        prep, targets = self.prep, self.forecast.targets
+        out = np.empty((days.size, len(targets)) + prep.land_mask.shape, np.float32)
+        for lead in sorted({lead for _, lead in targets}):
+            slots = [j for j, (_, lag) in enumerate(targets) if lag == lead]
+            out[:, slots] = prep.weather(days + lead, tuple(targets[j][0] for j in slots))
         return out
 
     def __getitem__(self, i) -> Batch:
@@ -184,7 +198,7 @@ class EpochBatchSampler(Sampler):
 
 
 def make_loader(prep: Prepared, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
-                task: str = "ndvi", teacher_pred=None, unlabeled: bool = False, num_workers: int = 0,
+                task: str | Forecast = "ndvi", teacher_pred=None, unlabeled: bool = False, num_workers: int = 0,
                 label_years: int | None = None, target: str = "ndvi", drop_last: bool = False,
                 steps_per_epoch: int | None = None, rank: int = 0, world: int = 1,
                 weather_only: bool = False) -> DataLoader:

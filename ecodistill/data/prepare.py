@@ -4,7 +4,7 @@ r"""Splits, normalisation, masks, climatology and model inputs of a dataset.
 
 * **splits by year**: ``train`` / ``val`` / ``test`` (labelled) and ``extra`` (weather only);
 * **inputs** (identical for teacher and students), channel order :attr:`Prepared.input_channels`:
-  today's weather (ERA5 names), trailing means of each over ``cfg.history_windows`` days
+  today's dynamic variables of the input set ``cfg.inputs`` (ERA5 names), trailing means of each over ``cfg.history_windows`` days
   (``t2m@30d`` = mean of the last 30 days including today), static maps (land fraction,
   orography, NDVI max/min, :math:`\sin\varphi`) and :math:`\sin, \cos` of the day of year.
   Precipitation enters as :math:`\log(1 + tp/1\,\mathrm{mm})`. Every channel is
@@ -16,9 +16,9 @@ r"""Splits, normalisation, masks, climatology and model inputs of a dataset.
 * **climatology**: the per-cell daily NDVI climatology of the training years (366 days),
   smoothed by a circular 31-day window, for anomaly metrics.
 
-Trailing means come from cumulative sums (one pass over the data, cached beside it as
-memory-mapped ``.npy``), so a day's inputs cost two reads per variable and window
-whatever the window, and decades never sit in memory.
+Trailing means come from cumulative sums (:mod:`ecodistill.data.history`: one pass over the
+data, cached beside it as memory-mapped ``.npy``), so a day's inputs cost two reads per
+variable and window whatever the window, and decades never sit in memory.
 
 Explained in book/generated/02_data.ipynb ("From data to model inputs").
 """
@@ -34,10 +34,12 @@ import numpy as np
 import xarray as xr
 
 from ..config import DataConfig
-from ..utils import atomic_write_json, cache_dir
+from ..utils import atomic_write_json
 from .checks import check_prepared
-from .schema import WEATHER_VARS, check_finite, validate
+from .history import build_cumsums, cum_dir
+from .schema import INPUT_SETS, validate
 from .static import BIOME_NAMES
+from .tasks import Forecast
 
 STATIC_CHANNELS = ("land_fraction", "orography", "ndvi_max", "ndvi_min", "sin_lat")
 CALENDAR_CHANNELS = ("sin_doy", "cos_doy")
@@ -149,20 +151,32 @@ class Prepared:
         """True when ``split`` holds at least one day."""
         return split in self.days and self.days[split].size > 0
 
-    def split_days(self, split: str, unlabeled: bool = False, task: str = "ndvi") -> np.ndarray:
+    def split_days(self, split: str, unlabeled: bool = False, task: str | Forecast = "ndvi") -> np.ndarray:
         """Day indices of ``split``; with ``unlabeled`` the training split is preceded by the
-        ``extra`` days (the order teacher predictions must follow). ``task="forecast"``
-        keeps only days whose next day lies in the same set (no target leaks across splits)."""
+        ``extra`` days (the order teacher predictions must follow). A forecast task
+        (``"forecast"``: every input tomorrow, or a :class:`~ecodistill.data.tasks.Forecast`)
+        keeps only days whose targets lie in the same set (no target leaks across splits)."""
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}: choose one of {SPLITS}")
         days = self.days[split]
         if unlabeled and split == "train" and self.has_split("extra"):
             days = np.concatenate([self.days["extra"], days])
-        if task == "forecast":
-            days = days[np.isin(days + 1, days)]
-        elif task != "ndvi":
-            raise ValueError(f"unknown task {task!r}: use 'ndvi' or 'forecast'")
+        if task != "ndvi":
+            days = days[np.isin(days + self.forecast_task(task).max_lead, days)]
         return days
+
+    def forecast_task(self, task: str | Forecast) -> Forecast:
+        """``task`` as a :class:`~ecodistill.data.tasks.Forecast` (``"forecast"``: every
+        input variable tomorrow), its variables checked against :attr:`weather_vars`."""
+        if isinstance(task, str):
+            if task != "forecast":
+                raise ValueError(f"unknown task {task!r}: use 'ndvi', 'forecast' or a Forecast")
+            return Forecast.next_day(self.weather_vars)
+        missing = [v for v in task.inputs + task.target_names if v not in self.weather_vars]
+        if missing:
+            raise ValueError(f"the forecast needs {missing}, which are not among the inputs {self.weather_vars}; "
+                             "change DataConfig.inputs or the pre-training variant")
+        return task
 
     def cumsum(self, var: str) -> np.ndarray:
         """``(n_time + 1, h, w)`` cumulative sums of ``var - offset`` (memory-mapped, or in
@@ -184,15 +198,18 @@ class Prepared:
             self.__dict__["_clim_filled"] = np.nan_to_num(self.clim)
         return self.__dict__["_clim_filled"]
 
-    def weather(self, days: np.ndarray) -> np.ndarray:
-        """``(n, n_weather, h, w)`` standardised weather of sorted days (the forecast targets)."""
-        out = np.empty((len(days), len(self.weather_vars)) + self.land_mask.shape, np.float32)
-        self._weather_into(out, np.asarray(days, dtype=np.int64))
+    def weather(self, days: np.ndarray, names: tuple[str, ...] | None = None) -> np.ndarray:
+        """``(n, len(names), h, w)`` standardised values of the dynamic variables ``names``
+        (default: all of :attr:`weather_vars`) on sorted days: forecast inputs and targets."""
+        names = self.weather_vars if names is None else tuple(names)
+        out = np.empty((len(days), len(names)) + self.land_mask.shape, np.float32)
+        self._weather_into(out, np.asarray(days, dtype=np.int64), names)
         return out
 
-    def _weather_into(self, out: np.ndarray, days: np.ndarray) -> None:
-        for i, v in enumerate(self.weather_vars):
-            out[:, i] = (_transform(v, self.reader.read(v, days)) - self.mean[i]) / self.std[i]
+    def _weather_into(self, out: np.ndarray, days: np.ndarray, names: tuple[str, ...] | None = None) -> None:
+        for j, v in enumerate(self.weather_vars if names is None else names):
+            i = self.weather_vars.index(v)  # today's channel of v holds its statistics
+            out[:, j] = (_transform(v, self.reader.read(v, days)) - self.mean[i]) / self.std[i]
 
     def dynamic_inputs(self, days: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``(n, n_dynamic, h, w)`` float32: today's weather, then its trailing means per window,
@@ -265,55 +282,6 @@ def _check_patch(nlat: int, nlon: int, patch: int) -> None:
                          f"work: {ok} (or change DataConfig.nlat/nlon)")
 
 
-def _cum_dir(digest: str) -> Path:
-    return cache_dir() / "data" / f"prep-{digest}"
-
-
-def _cumsum_one(reader: _Reader, v: str, n_time: int, shape, out: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative sums of ``v - offset`` (offset: per-cell mean of the first year), into an
-    atomically renamed ``.npy`` memory map in ``out``, or into memory when ``out`` is None."""
-    first = reader.read(v, np.arange(min(365, n_time)))
-    check_finite(v, first)
-    off = first.astype(np.float64).mean(0)
-    if out is None:
-        arr, tmp = np.empty((n_time + 1,) + shape, np.float32), None
-    else:
-        tmp = out / f".{v}.{os.getpid()}.npy"
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_time + 1,) + shape)
-    arr[0] = 0.0
-    run = np.zeros(shape, np.float64)
-    for t0 in range(0, n_time, CHUNK):
-        block = reader.read(v, np.arange(t0, min(n_time, t0 + CHUNK)))
-        check_finite(v, block)
-        c = np.cumsum(block - off, axis=0) + run
-        arr[t0 + 1:t0 + 1 + block.shape[0]] = c
-        run = c[-1]
-    if tmp is not None:
-        arr.flush()
-        del arr
-        os.replace(tmp, out / f"{v}.npy")
-        arr = np.load(out / f"{v}.npy", mmap_mode="r")
-    return arr, off.astype(np.float32)
-
-
-def _build_cumsums(reader: _Reader, names, n_time: int, shape, out: Path | None,
-                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Cumulative sums and offsets of every variable, one thread per variable (NumPy releases
-    the GIL in the reads and sums); written under ``out``, or kept in memory (``out=None``)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    workers = max(1, min(len(names), os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        done = list(pool.map(lambda v: _cumsum_one(reader, v, n_time, shape, out), names))
-    cums = {v: arr for v, (arr, _) in zip(names, done)}
-    offsets = {v: off for v, (_, off) in zip(names, done)}
-    if out is not None:
-        np.savez(out / "offsets.npz", **offsets)
-    return cums, offsets
-
-
 def _static_inputs(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(n_static, h, w)`` standardised static channels (statistics over all cells, NaN -> 0),
     with their means and standard deviations."""
@@ -367,7 +335,27 @@ def _climatology(prep: Prepared, days: np.ndarray) -> np.ndarray:
     return np.where(prep.ndvi_domain, clim, np.nan).astype(np.float32)
 
 
-def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATHER_VARS,
+def input_vars(cfg: DataConfig) -> tuple[str, ...]:
+    """The dynamic input variables of ``cfg.inputs`` (:data:`ecodistill.data.schema.INPUT_SETS`).
+
+    Raises:
+        ValueError: for an unknown input set (the message lists them).
+    """
+    if cfg.inputs not in INPUT_SETS:
+        raise ValueError(f"DataConfig.inputs={cfg.inputs!r} unknown: choose one of {sorted(INPUT_SETS)} "
+                         "(anchor: the atmosphere only, as FourCastNet; era5: plus the land state)")
+    return INPUT_SETS[cfg.inputs]
+
+
+def input_channel_names(cfg: DataConfig, weather_vars: tuple[str, ...] | None = None) -> list[str]:
+    """Names of the ``c_in`` model input channels of ``cfg``, in order (no data needed): today's
+    dynamic variables, their trailing means per history window, the static maps, the calendar."""
+    names = input_vars(cfg) if weather_vars is None else tuple(weather_vars)
+    return (list(names) + [f"{v}@{w}d" for w in cfg.history_windows for v in names]
+            + list(STATIC_CHANNELS) + list(CALENDAR_CHANNELS))
+
+
+def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=None,
             in_memory: bool = False) -> Prepared:
     """Splits, standardisation, masks, weights, climatology and inputs of ``ds``.
 
@@ -375,7 +363,7 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
         ds: a schema dataset (:func:`ecodistill.data.load_dataset` or the real readers).
         cfg: the years and history windows.
         patch_size: the model's patch size; the grid must be divisible by it.
-        weather_vars: the weather channels to use (default: all of the schema).
+        weather_vars: the dynamic channels to use (default: the input set ``cfg.inputs``).
         in_memory: keep the cumulative sums in memory instead of memory-mapped files in the
             cache (the GPU run: no gigabytes written to disk for one command).
 
@@ -383,6 +371,7 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
         ValueError: for an empty split, a grid not divisible by ``patch_size`` (the message
             lists the sizes that work), a schema violation or non-finite inputs.
     """
+    weather_vars = input_vars(cfg) if weather_vars is None else tuple(weather_vars)
     validate(ds, weather_vars)
     nlat, nlon = ds.sizes["lat"], ds.sizes["lon"]
     _check_patch(nlat, nlon, patch_size)
@@ -393,16 +382,14 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
     if not digest:
         raise ValueError("dataset has no attrs['dataset_hash']: set one that changes with the data "
                          "(load_dataset and readers.make_dataset do); it names the cached sums and stats")
-    channels = list(weather_vars)
-    channels += [f"{v}@{w}d" for w in cfg.history_windows for v in weather_vars]
-    channels += list(STATIC_CHANNELS) + list(CALENDAR_CHANNELS)
+    channels = input_channel_names(cfg, weather_vars)
     domain = ds["ndvi_domain"].values.astype(bool)
     if not domain.any():
         raise ValueError("the NDVI domain is empty: no land cell has NDVI extremes (check the static maps)")
     lw = np.broadcast_to(np.cos(np.deg2rad(ds["lat"].values.astype(np.float64)))[:, None], domain.shape)
     biome = ds["biome"].values.astype(np.int16)
     reader = _Reader(ds)
-    cum = _cum_dir(digest)
+    cum = cum_dir(digest)
     offsets_file = cum / "offsets.npz"
     names = tuple(dict.fromkeys(weather_vars))
     cums: dict[str, np.ndarray] = {}
@@ -410,7 +397,7 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
         with np.load(offsets_file) as z:
             offsets = {v: z[v] for v in z.files}
     else:
-        cums, offsets = _build_cumsums(reader, names, len(time), (nlat, nlon), None if in_memory else cum)
+        cums, offsets = build_cumsums(reader, names, len(time), (nlat, nlon), None if in_memory else cum)
     n_dyn = len(channels) - len(STATIC_CHANNELS) - len(CALENDAR_CHANNELS)
     static_x, static_mean, static_std = _static_inputs(ds)
     prep = Prepared(

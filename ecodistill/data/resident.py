@@ -93,9 +93,18 @@ class ResidentData:
         cal = self.calendar.index_select(0, days)[:, :, None, None].expand(b, 2, *grid)
         return torch.cat([dyn, static, cal], dim=1)
 
-    def weather(self, days: torch.Tensor) -> torch.Tensor:
-        """``(b, n_weather, h, w)`` float32 standardised weather of the days."""
-        return self.dynamic[:, :self.n_weather].index_select(0, days).float()
+    def weather(self, days: torch.Tensor, names: tuple[str, ...] | None = None) -> torch.Tensor:
+        """``(b, len(names), h, w)`` float32 standardised dynamic variables ``names`` (default:
+        all of the weather channels) of the days."""
+        if names is None:
+            return self.dynamic[:, :self.n_weather].index_select(0, days).float()
+        idx = [self.prep.weather_vars.index(v) for v in names]
+        return self.dynamic.index_select(0, days)[:, idx].float()
+
+    def forecast_targets(self, days: torch.Tensor, targets: tuple[tuple[str, int], ...]) -> torch.Tensor:
+        """``(b, n_targets, h, w)``: each ``(variable, lead)`` of a forecast after the days."""
+        parts = [self.weather(days + lead, (v,)) for v, lead in targets]
+        return torch.cat(parts, dim=1)
 
     def target(self, name: str = "ndvi") -> tuple[torch.Tensor, torch.Tensor]:
         """``(y, valid)``, both ``(n_time, h, w)``: the target with NaN -> 0 (float32), and
@@ -145,11 +154,11 @@ class ResidentLoader:
     def _gather(self, pos: torch.Tensor) -> Batch:
         res, ds = self.resident, self.dataset
         days = self._days.index_select(0, pos)
-        x = res.weather(days) if self.weather_only else res.inputs(days)
+        x = res.weather(days, ds.forecast.inputs) if self.weather_only else res.inputs(days)
         grid = x.shape[-2:]
         extra: dict[str, torch.Tensor] = {}
-        if ds.task == "forecast":
-            y = res.weather(days + 1)
+        if ds.forecast is not None:
+            y = res.forecast_targets(days, ds.forecast.targets)
             mask = torch.ones((pos.numel(), 1, *grid), dtype=torch.bool, device=x.device)
         else:
             target, valid = res.target(ds.target)

@@ -51,6 +51,10 @@ VAR_ATTRS = {
               "standard_name": "volume_fraction_of_condensed_water_in_soil"},
     "sd": {"units": "m", "long_name": "snow depth, daily mean (m of water equivalent)",
            "standard_name": "lwe_thickness_of_surface_snow_amount"},
+    "d2m": {"units": "K", "long_name": "2 metre dewpoint temperature, daily mean", "standard_name": "dew_point_temperature"},
+    "rootzone_availability": {"units": "1", "long_name": "root-zone plant-available water of the simulator, "
+                              "root-weighted (0 at wilting point, 1 unstressed; diagnostics only)"},
+    "gsi": {"units": "1", "long_name": "21-day Growing Season Index of the simulator (diagnostics only)"},
     "ndvi": {"units": "1", "long_name": "observed NDVI (NaN = missing: cloud, snow, ocean, no label)"},
     "ndvi_true": {"units": "1", "long_name": "noise- and gap-free NDVI of the simulator (controls only)"},
     "ndvi_bayes": {"units": "1", "long_name": "expected observed NDVI given the simulator's state: the noise-free "
@@ -62,7 +66,7 @@ BOOL_VARS = ("land_mask", "ndvi_domain")
 # Plausible ranges used to catch unconverted units (value ranges of daily means).
 PLAUSIBLE = {"t2m": (150, 350), "t850": (150, 340), "tp": (0, 1.0), "ssrd": (0, 5e7), "msl": (8e4, 1.2e5),
              "z500": (3.5e4, 6.5e4), "r850": (0, 150), "tcwv": (0, 150), "swvl1": (0, 1),
-             "swvl2": (0, 1), "swvl3": (0, 1), "swvl4": (0, 1), "sd": (0, 11),
+             "swvl2": (0, 1), "swvl3": (0, 1), "swvl4": (0, 1), "sd": (0, 11), "d2m": (150, 340),
              "u10": (-150, 150), "v10": (-150, 150)}
 
 

@@ -23,13 +23,11 @@ Explained in book/generated/02_data.ipynb ("The simulated Earth").
 from __future__ import annotations
 
 import ast
-import contextlib
 import hashlib
 import inspect
 import json
 import textwrap
 import time as _time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,28 +37,16 @@ import xarray as xr
 
 from ..config import DataConfig
 from ..utils import cache_dir, sha256_file
-from . import spectral, vegetation, weather
+from . import world as worlds
 from .fingerprint import sidecar_path
-from .schema import VAR_ATTRS, WEATHER_VARS, coord_attrs
+from .schema import VAR_ATTRS, coord_attrs
 from .static import STATIC_PATH, static_maps
 from .store import DatasetWriter, default_format, open_dataset
+from .world import days_of, one_blas_thread
 
-OUTPUT_VARS = WEATHER_VARS + ("ndvi", "ndvi_true")
+#: The variables of a v1 dataset (:func:`ecodistill.data.world.output_vars` gives every world's).
+OUTPUT_VARS = worlds.output_vars("v1")
 STATIC_OUT = ("land_fraction", "land_mask", "igbp", "biome", "orography", "ndvi_max", "ndvi_min", "ndvi_domain")
-
-
-def one_blas_thread():
-    """A context pinning BLAS/OpenMP pools to one thread (a no-op with a warning when
-    ``threadpoolctl`` is missing: the values may then differ from other hosts by ~1e-6)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        warnings.warn("threadpoolctl is not installed: BLAS threads are not pinned, so the "
-                      "simulated values may differ from other hosts by ~1e-6 (pip install "
-                      "threadpoolctl==3.8.0)",
-                      stacklevel=2)
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1)
 
 
 def code_digest(obj) -> str:
@@ -77,83 +63,30 @@ def code_digest(obj) -> str:
 
 
 def dataset_hash(cfg: DataConfig) -> str:
-    """12-hex digest of the simulator code, parameters, static maps and the relevant config."""
+    """12-hex digest of the world's simulator code and parameters, the static maps and the
+    relevant config (a v1 dataset keeps the hash it had before world versions existed)."""
+    world = worlds.check_world(cfg.world)
     h = hashlib.sha256()
-    for code in (spectral, weather, vegetation, _simulate_block, simulate_years, one_blas_thread):
+    for code in worlds.code_parts(world):
         h.update(code_digest(code).encode())
     # the static maps enter by value on this grid: regridding code that gives the same maps
     # (e.g. a new check on real inputs) does not make a new dataset
     static = static_maps(cfg.nlat, cfg.nlon)
     for name in sorted(static.data_vars):
         h.update(name.encode() + np.ascontiguousarray(static[name].values).tobytes())
-    h.update(json.dumps({"weather": weather.WEATHER_PARAMS, "land": vegetation.LAND_PARAMS,
-                         "root": vegetation.ROOT_CAPACITY.tolist()}, sort_keys=True).encode())
+    h.update(json.dumps(worlds.param_parts(world), sort_keys=True).encode())
     h.update(sha256_file(STATIC_PATH).encode())
     keys = {"nlat": cfg.nlat, "nlon": cfg.nlon, "seed": cfg.seed, "years": cfg.all_years,
             "extra_years": cfg.extra_years}
+    if world != "v1":
+        keys["world"] = world
     h.update(json.dumps(keys, sort_keys=True, default=list).encode())
     return h.hexdigest()[:12]
 
 
-def days_of(years: tuple[int, int]) -> pd.DatetimeIndex:
-    """All days of the inclusive year span."""
-    return pd.date_range(f"{years[0]}-01-01", f"{years[1]}-12-31", freq="D")
-
-
-def _simulate_block(gen, land, static, doy, z_obs) -> dict[str, np.ndarray]:
-    """One block of days: weather, then the land model day by day on the land cells."""
-    w = gen.block(doy)
-    n = len(doy)
-    nlat, nlon = land.shape
-    cells = land.cells
-    flat = {k: w[k].reshape(n, -1)[:, cells] for k in ("t2m", "tp", "ssrd", "_rh", "_cloud")}
-    q_toa = np.repeat(w["_q_toa"], nlon, axis=1).reshape(n, -1)[:, cells]
-    swvl1 = np.zeros((n, nlat * nlon), np.float32)
-    truth = np.full((n, cells.size), np.nan, np.float32)
-    snow = np.zeros((n, cells.size), np.float32)
-    for d in range(n):
-        out = land.step(flat["t2m"][d], flat["tp"][d], flat["ssrd"][d], flat["_rh"][d],
-                        flat["_cloud"][d], q_toa[d], int(doy[d]))
-        swvl1[d, cells] = out["swvl1"]
-        truth[d] = out["ndvi_true"]
-        snow[d] = out["_snow"]
-    obs = land.observe(truth, flat["_cloud"], snow, z_obs)
-    block = {k: w[k] for k in WEATHER_VARS if k in w}
-    block["swvl1"] = swvl1.reshape(n, nlat, nlon)
-    for name, vals in (("ndvi_true", truth), ("ndvi", obs)):
-        full = np.full((n, nlat * nlon), np.nan, np.float32)
-        full[:, cells] = vals
-        block[name] = full.reshape(n, nlat, nlon)
-    return block
-
-
-def simulate_years(cfg: DataConfig) -> Iterator[tuple[int, pd.DatetimeIndex, dict[str, np.ndarray]]]:
-    """Yield ``(year, days, {var: (ndays, nlat, nlon) float32})`` for every year of the data
-    (computed with BLAS pinned to one thread: :func:`one_blas_thread`)."""
-    with one_blas_thread():
-        static = static_maps(cfg.nlat, cfg.nlon)
-        climate = weather.Climate(static)
-        seeds = np.random.SeedSequence(cfg.seed).spawn(2)
-        rng_w, rng_obs = (np.random.default_rng(s) for s in seeds)
-        gen = weather.WeatherGenerator(climate, rng_w)
-        land = vegetation.LandModel(static, climate.daylength)
-    y0, y1 = cfg.all_years
-    extra = set(range(cfg.extra_years[0], cfg.extra_years[1] + 1)) if cfg.extra_years else set()
-    for year in range(y0 - 1, y1 + 1):  # the first year spins the states up and is dropped
-        days = days_of((year, year))
-        with one_blas_thread():  # per block: the consumer between yields keeps its own threads
-            z = rng_obs.standard_normal((3, len(days), land.cells.size), dtype=np.float32)
-            block = _simulate_block(gen, land, static, days.day_of_year.values, z)
-        if year < y0:
-            continue
-        if year in extra:
-            block["ndvi"][:] = np.nan
-        yield year, days, block
-
-
 def _attrs(cfg: DataConfig, digest: str) -> dict:
     return {"title": "ecodistill simulated Earth (weather + vegetation, real static maps)",
-            "dataset_hash": digest, "source": "simulated", "seed": cfg.seed,
+            "dataset_hash": digest, "source": "simulated", "world": cfg.world, "seed": cfg.seed,
             "grid": f"{cfg.nlat}x{cfg.nlon}", "years": f"{cfg.all_years[0]}-{cfg.all_years[1]}",
             "extra_years": "" if cfg.extra_years is None else f"{cfg.extra_years[0]}-{cfg.extra_years[1]}",
             "Conventions": "CF-1.8", "references": "book/generated/02_data.ipynb"}
@@ -169,17 +102,26 @@ def _static_block(cfg: DataConfig) -> dict:
     return out, st.attrs
 
 
+def simulate_years(cfg: DataConfig) -> Iterator[tuple[int, pd.DatetimeIndex, dict[str, np.ndarray]]]:
+    """Yield ``(year, days, {var: (ndays, nlat, nlon) float32})`` for every year of
+    ``cfg``'s world (:mod:`ecodistill.data.world`)."""
+    world = worlds.check_world(cfg.world)
+    return worlds.simulate_years(cfg) if world == "v1" else worlds.simulate_years_v2(cfg)
+
+
 def simulate_earth(cfg: DataConfig) -> xr.Dataset:
     """The simulated Earth of ``cfg`` in memory (for small grids; see :func:`load_dataset`).
 
     Returns:
-        Dataset ``(time, lat, lon)`` with :data:`OUTPUT_VARS` and the static maps; attrs
-        hold ``dataset_hash``.
+        Dataset ``(time, lat, lon)`` with the world's variables
+        (:func:`ecodistill.data.world.output_vars`) and the static maps; attrs hold
+        ``dataset_hash`` and ``world``.
     """
-    days, blocks = [], {k: [] for k in OUTPUT_VARS}
+    names = worlds.output_vars(cfg.world)
+    days, blocks = [], {k: [] for k in names}
     for _, d, block in simulate_years(cfg):
         days.append(d)
-        for k in OUTPUT_VARS:
+        for k in names:
             blocks[k].append(block[k])
     static, st_attrs = _static_block(cfg)
     st = static_maps(cfg.nlat, cfg.nlon)
@@ -208,7 +150,7 @@ def build_dataset(cfg: DataConfig, path: str | Path | None = None, fmt: str | No
     st = static_maps(cfg.nlat, cfg.nlon)
     digest = dataset_hash(cfg)
     writer = DatasetWriter(path, days_of(cfg.all_years).values, st["lat"].values, st["lon"].values,
-                           {k: VAR_ATTRS[k] for k in OUTPUT_VARS}, static,
+                           {k: VAR_ATTRS[k] for k in worlds.output_vars(cfg.world)}, static,
                            {**_attrs(cfg, digest), **st_attrs}, fmt)
     t0, start = 0, _time.perf_counter()
     try:

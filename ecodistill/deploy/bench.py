@@ -73,11 +73,10 @@ def input_channels(profile: str) -> int:
     """The profile's input channel count as :mod:`ecodistill.data` builds it (weather, trailing
     means, static maps, calendar); :data:`DEFAULT_IN_CHANS` where that module is unavailable."""
     try:
-        from ..data.prepare import CALENDAR_CHANNELS, STATIC_CHANNELS, WEATHER_VARS
+        from ..data.prepare import input_channel_names
     except ImportError:
         return DEFAULT_IN_CHANS
-    d = get_profile(profile).data
-    return len(WEATHER_VARS) * (1 + len(d.history_windows)) + len(STATIC_CHANNELS) + len(CALENDAR_CHANNELS)
+    return len(input_channel_names(get_profile(profile).data))
 
 
 def parse_grid(text: str) -> tuple[int, int]:

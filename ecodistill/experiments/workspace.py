@@ -25,6 +25,7 @@ from .. import data, evaluate
 from ..config import RunConfig, TrainConfig, get_profile, to_dict
 from ..data.loader import DayDataset, EpochBatchSampler
 from ..data.resident import ResidentData, ResidentLoader, resident_bytes
+from ..data.tasks import Forecast, pretrain_task
 from ..models import count_params, flops_per_map
 from ..store import runs
 from ..training import distributed
@@ -82,6 +83,12 @@ class Workspace:
     @property
     def n_weather(self) -> int:
         return len(self.prep.weather_vars)
+
+    @property
+    def pretrain_task(self) -> Forecast:
+        """What the teacher's pre-training forecasts (``cfg.pretrain_task``: next_day,
+        atmosphere or land; :mod:`ecodistill.data.tasks`)."""
+        return pretrain_task(self.cfg.pretrain_task, self.prep.weather_vars, self.cfg.land_lead)
 
     @property
     def dataset_hash(self) -> str:

@@ -97,11 +97,9 @@ def input_channel_count(data_cfg: Any) -> int:
     """Model input channels of a :class:`~ecodistill.config.DataConfig`, without building the
     data: today's weather, its trailing mean over every history window, the static maps and the
     calendar (the channel list of :func:`ecodistill.data.prepare`)."""
-    from ..data.prepare import CALENDAR_CHANNELS, STATIC_CHANNELS
-    from ..data.schema import WEATHER_VARS
+    from ..data.prepare import input_channel_names
 
-    weather = len(WEATHER_VARS) * (1 + len(data_cfg.history_windows))
-    return weather + len(STATIC_CHANNELS) + len(CALENDAR_CHANNELS)
+    return len(input_channel_names(data_cfg))
 
 
 def architecture_table(profiles: tuple[str, ...] = ("smoke", "full")) -> pd.DataFrame:
@@ -119,14 +117,16 @@ def architecture_table(profiles: tuple[str, ...] = ("smoke", "full")) -> pd.Data
     import torch
 
     from ..config import get_profile
-    from ..data.schema import WEATHER_VARS
+    from ..data.prepare import input_vars
+    from ..data.tasks import pretrain_task
     from ..models import afno_from_config, model_card
 
     rows = []
     for profile in profiles:
         cfg = get_profile(profile)
         t, grid = cfg.teacher, (cfg.data.nlat, cfg.data.nlon)
-        stages = {"pre-training": (len(WEATHER_VARS), len(WEATHER_VARS)),
+        task = pretrain_task(cfg.pretrain_task, input_vars(cfg.data), cfg.land_lead)
+        stages = {"pre-training": (len(task.inputs), len(task.targets)),
                   "adapted": (input_channel_count(cfg.data), 1)}
         for stage, (c_in, c_out) in stages.items():
             with torch.device("meta"):
