@@ -13,11 +13,11 @@ import sys
 
 from . import book, data, fluxnet
 from .deploy import bench
-from .experiments import bench_train, compressed_skill, distill, gpu, protocol, teacher
+from .experiments import bench_train, compressed_skill, distill, gpu, protocol, realism, teacher
 from .store import archive
 
 #: The modules that offer a command, in the order ``--help`` lists them.
-COMMAND_MODULES = (book, data, teacher, gpu, archive, distill, protocol, fluxnet, bench, bench_train,
+COMMAND_MODULES = (book, data, realism, teacher, gpu, archive, distill, protocol, fluxnet, bench, bench_train,
                    compressed_skill)
 
 

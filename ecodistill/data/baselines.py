@@ -33,7 +33,11 @@ from .loader import DayDataset, split_arrays
 from .prepare import Prepared
 
 LAMBDAS = (1e-4, 1e-2, 1.0)
-METHODS = ("climatology", "persistence", "linear")
+#: Persistence latencies [days] of the nowcast use (``persistence`` is L = 1).
+LATENCIES = (16, 30)
+METHODS = ("climatology", "persistence", *(f"persistence-{L}d" for L in LATENCIES), "linear")
+#: The achievable ceiling (simulated data only): the noise-free NDVI and the Bayes predictor.
+CEILINGS = {"ceiling-noise-free": "ndvi_true", "ceiling-bayes": "ndvi_bayes"}
 
 
 def _chunks(n: int, size: int = 64):
@@ -45,15 +49,22 @@ def climatology_pred(prep: Prepared, split: str) -> np.ndarray:
     return prep.clim[prep.doy[prep.split_days(split)] - 1][:, None]
 
 
-def persistence_pred(prep: Prepared, split: str, lookback: int = 365) -> np.ndarray:
-    """``(n, 1, h, w)`` last valid NDVI observation before each day (climatology if none)."""
+def persistence_pred(prep: Prepared, split: str, latency: int = 1, lookback: int = 365) -> np.ndarray:
+    """``(n, 1, h, w)`` the last valid NDVI observation made at least ``latency`` days before
+    each day (at most ``lookback`` days before it; the climatology where there is none): a
+    nowcast whose observations arrive ``latency`` days late."""
+    if latency < 1:
+        raise ValueError(f"latency={latency}: persistence uses observations made at least 1 day before")
     days = prep.split_days(split)
-    start = max(0, int(days[0]) - lookback)
+    # before reading day t, ``last`` holds the newest observation of the days < t: day d's
+    # nowcast is read at t = d - latency + 1 (observations of days <= d - latency)
+    wanted = {int(d) - latency + 1: i for i, d in enumerate(days)}
+    start = max(0, min(wanted) - lookback)
+    stop = max(wanted) + 1
     last = np.full(prep.land_mask.shape, np.nan, np.float32)
-    out = np.empty((days.size,) + last.shape, np.float32)
-    wanted = {int(d): i for i, d in enumerate(days)}
-    for t0 in range(start, int(days[-1]) + 1, 366):
-        block = np.arange(t0, min(int(days[-1]) + 1, t0 + 366))
+    out = np.full((days.size,) + last.shape, np.nan, np.float32)
+    for t0 in range(start, stop, 366):
+        block = np.arange(t0, min(stop, t0 + 366))
         y = prep.target(block)
         for k, t in enumerate(block):
             if int(t) in wanted:
@@ -62,6 +73,12 @@ def persistence_pred(prep: Prepared, split: str, lookback: int = 365) -> np.ndar
             last = np.where(ok, y[k], last)
     clim = climatology_pred(prep, split)[:, 0]
     return np.where(np.isfinite(out), out, clim)[:, None]
+
+
+def ceiling_pred(prep: Prepared, split: str, name: str) -> np.ndarray:
+    """``(n, 1, h, w)`` the simulator's own NDVI: ``ndvi_true`` (noise- and gap-free) or
+    ``ndvi_bayes`` (its expected observation): what no model can beat on average."""
+    return prep.target(prep.split_days(split), name, labelled_only=False)[:, None]
 
 
 def _design(x: np.ndarray, cells: np.ndarray) -> np.ndarray:
@@ -110,16 +127,19 @@ def linear_pred(prep: Prepared, split: str, weights: np.ndarray) -> np.ndarray:
 
 def baseline_rows(prep: Prepared, method: str, splits=("val", "test"), stride: int = 1) -> list[tuple]:
     """``(split, region, metric, value)`` tuples of one baseline (global and per biome)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown baseline {method!r}: choose one of {METHODS}")
+    if method not in METHODS + tuple(CEILINGS):
+        raise ValueError(f"unknown baseline {method!r}: choose one of {METHODS + tuple(CEILINGS)}")
     weights = linear_fit(prep, stride) if method == "linear" else None
     rows = []
     for split in splits:
         truth = split_arrays(prep, split)
         if method == "climatology":
             pred = climatology_pred(prep, split)
-        elif method == "persistence":
-            pred = persistence_pred(prep, split)
+        elif method.startswith("persistence"):
+            latency = int(method.split("-")[1][:-1]) if "-" in method else 1
+            pred = persistence_pred(prep, split, latency)
+        elif method in CEILINGS:
+            pred = ceiling_pred(prep, split, CEILINGS[method])
         else:
             pred = linear_pred(prep, split, weights)
         pred = np.where(truth["mask"], pred, 0.0)  # off-mask cells are never scored
@@ -129,13 +149,20 @@ def baseline_rows(prep: Prepared, method: str, splits=("val", "test"), stride: i
     return rows
 
 
-def run_baselines(prep: Prepared, profile: str, methods=METHODS, stride: int | None = None,
+def available_methods(prep: Prepared) -> tuple[str, ...]:
+    """:data:`METHODS`, and the ceilings whose variables the dataset holds (simulated data)."""
+    return METHODS + tuple(m for m, var in CEILINGS.items() if var in prep.ds)
+
+
+def run_baselines(prep: Prepared, profile: str, methods=None, stride: int | None = None,
                   force: bool = False) -> pd.DataFrame:
     """Compute (or reuse) the baseline runs of ``profile`` and return their rows.
 
-    Each method is one run in ``results/<profile>/runs/`` (kind=baseline, init=scratch,
-    family=baseline, target=ndvi), keyed by the dataset hash and the method.
+    Each method (default: :func:`available_methods`) is one run in ``results/<profile>/runs/``
+    (kind=baseline, init=scratch, family=baseline, target=ndvi), keyed by the dataset hash
+    and the method.
     """
+    methods = available_methods(prep) if methods is None else methods
     if stride is None:
         stride = max(1, prep.days["train"].size // 1500)
     for method in methods:
@@ -188,7 +215,7 @@ def forecastability(prep: Prepared, stride: int | None = None, lam: float = 1e-3
                 [y[band == b].reshape(-1, k) for b in range(bands)])
 
     train = prep.split_days("train", task="forecast")
-    stride = stride or max(1, train.size // 400)
+    stride = stride or max(1, train.size // 150)  # ~150 days x every cell: ample rows for the weights
     xtx = [0.0] * bands
     xty = [0.0] * bands
     for d in np.array_split(train[::stride], max(1, train[::stride].size // 32)):

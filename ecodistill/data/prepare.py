@@ -44,6 +44,7 @@ from .tasks import Forecast
 STATIC_CHANNELS = ("land_fraction", "orography", "ndvi_max", "ndvi_min", "sin_lat")
 CALENDAR_CHANNELS = ("sin_doy", "cos_doy")
 SPLITS = ("train", "val", "test", "extra")
+TARGETS = ("ndvi", "ndvi_true", "ndvi_bayes")  # the observation, then the simulator's own (controls, ceiling)
 CLIM_WINDOW = 31  # days, circular smoothing of the daily climatology
 CHUNK = 366  # days per streamed block
 
@@ -248,15 +249,17 @@ class Prepared:
         x[:, k + len(self.static_x):] = self.calendar(days)[:, :, None, None]
         return x
 
-    def target(self, days: np.ndarray, name: str = "ndvi") -> np.ndarray:
-        """``(n, h, w)`` float32 NDVI (``ndvi`` or ``ndvi_true``), NaN where missing/unlabelled."""
-        if name not in ("ndvi", "ndvi_true"):
-            raise ValueError(f"target {name!r} unknown: use 'ndvi' or 'ndvi_true'")
+    def target(self, days: np.ndarray, name: str = "ndvi", labelled_only: bool = True) -> np.ndarray:
+        """``(n, h, w)`` float32 NDVI: observed (``ndvi``), or the simulator's noise-free
+        (``ndvi_true``) or expected observation (``ndvi_bayes``); NaN off the NDVI domain,
+        where missing, and -- with ``labelled_only`` -- in the unlabelled extra years."""
+        if name not in TARGETS:
+            raise ValueError(f"target {name!r} unknown: use one of {TARGETS}")
         if name not in self.ds:
-            raise ValueError(f"dataset has no {name!r}; 'ndvi_true' exists only in simulated data")
+            raise ValueError(f"dataset has no {name!r}; {TARGETS[1:]} exist only in simulated data")
         y = self.reader.read(name, days)
-        labelled = ~np.isin(days, self.days["extra"])  # extra years never carry labels
-        y[~labelled] = np.nan
+        if labelled_only:
+            y[np.isin(days, self.days["extra"])] = np.nan  # extra years never carry labels
         return np.where(self.ndvi_domain, y, np.nan).astype(np.float32)
 
 

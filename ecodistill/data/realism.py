@@ -164,23 +164,32 @@ def vpd_hpa(t_k: np.ndarray, td_k: np.ndarray) -> np.ndarray:
     return np.maximum(es(t_k - 273.15) - es(td_k - 273.15), 0.0)
 
 
+def _monthly_anomalies(values: np.ndarray, month: np.ndarray) -> np.ndarray:
+    """A monthly series minus the mean of its calendar month (NaN-aware, NaN stays NaN)."""
+    x = np.asarray(values, dtype=np.float64)
+    idx = np.asarray(month, dtype=np.int64) - 1
+    ok = np.isfinite(x)
+    sums = np.bincount(idx[ok], weights=x[ok], minlength=12)
+    counts = np.bincount(idx[ok], minlength=12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return x - (sums / counts)[idx]
+
+
 def monthly_variance_share(values: np.ndarray, month: np.ndarray) -> float:
     """Share of the variance of a monthly series outside its mean seasonal cycle,
     ``var(x - mean_by_month(x)) / var(x)`` (NaN-aware; NaN when fewer than 24 months)."""
-    s = pd.Series(np.asarray(values, dtype=np.float64))
-    ok = s.notna()
+    x = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(x)
     if ok.sum() < 24:
         return float("nan")
-    clim = s.groupby(np.asarray(month)).transform("mean")
-    total = s[ok].var()
-    return float((s - clim)[ok].var() / total) if total > 0 else float("nan")
+    total = x[ok].var(ddof=1)
+    return float(_monthly_anomalies(x, month)[ok].var(ddof=1) / total) if total > 0 else float("nan")
 
 
 def monthly_anomaly_lag1(values: np.ndarray, month: np.ndarray) -> float:
     """Lag-1 autocorrelation of the monthly anomalies of a consecutive monthly series
     (pairs with a gap are skipped; NaN when fewer than 12 pairs)."""
-    s = pd.Series(np.asarray(values, dtype=np.float64))
-    anom = (s - s.groupby(np.asarray(month)).transform("mean")).to_numpy()
+    anom = _monthly_anomalies(values, month)
     x, y = anom[1:], anom[:-1]
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 12:
@@ -251,3 +260,27 @@ def simulated_site_months(ds, sites: pd.DataFrame, min_valid_days: int = 3) -> p
     out = out.rename(columns={"level_1": "site"}).rename(columns={out.columns[0]: "date"})
     out["month"] = pd.DatetimeIndex(out["date"]).month
     return out.sort_values(["site", "date"]).reset_index(drop=True)
+
+
+def water_driven_share(ndvi: np.ndarray, water: np.ndarray, gsi: np.ndarray, window: int = 25) -> float:
+    """Share of cells whose NDVI anomalies follow water more than the growing-season index.
+
+    Args:
+        ndvi, water, gsi: ``(n_days, n_cells)`` daily anomalies of the noise-free NDVI, the
+            root-zone water availability and the 21-day GSI.
+        window: days of the trailing mean of the drivers (vegetation responds in weeks).
+
+    Returns:
+        The share of cells where ``corr(ndvi, water_w)² > corr(ndvi, gsi_w)²``, the drivers'
+        anomalies averaged over the ``window`` days up to each day.
+    """
+    def trailing(a):
+        c = np.cumsum(np.concatenate([np.zeros((1,) + a.shape[1:]), a]), axis=0)
+        lo = np.maximum(np.arange(1, a.shape[0] + 1) - window, 0)
+        return (c[1:] - c[lo]) / (np.arange(1, a.shape[0] + 1) - lo)[:, None]
+
+    def corr2(a, b):
+        a, b = a - a.mean(0), b - b.mean(0)
+        return (a * b).sum(0) ** 2 / ((a * a).sum(0) * (b * b).sum(0) + 1e-30)
+
+    return float(np.mean(corr2(ndvi, trailing(water)) > corr2(ndvi, trailing(gsi))))

@@ -161,17 +161,19 @@ def _block_v2(atmos, surface, errors, doy, z_obs) -> dict[str, np.ndarray]:
     cells = surface.cells
     flat = {k: w[k].reshape(n, -1)[:, cells] for k in ("t2m", "tp", "ssrd", "_rh", "_cloud")}
     q_toa = np.repeat(w["_q_toa"], nlon, axis=1).reshape(n, -1)[:, cells]
-    keys = ("swvl", "sd", "snow_mm", "ndvi_true", "rh2m", "stress", "gsi", "ndvi_bayes")
+    keys = ("swvl", "sd", "snow_mm", "ndvi_true", "rh2m", "stress", "gsi", "ndvi_bayes", "theta1")
     out = {k: np.empty((n, cells.size, 4) if k == "swvl" else (n, cells.size), np.float32) for k in keys}
     for d in range(n):
         day = surface.step(flat["t2m"][d], flat["tp"][d], flat["ssrd"][d], flat["_rh"][d],
                            flat["_cloud"][d], q_toa[d], int(doy[d]))
         out["swvl"][d], out["sd"][d] = errors.estimate(day["theta"], day["sd"])
+        out["theta1"][d] = day["theta"][:, 0]
         for k in ("snow_mm", "ndvi_true", "rh2m", "stress", "gsi"):
             out[k][d] = day[k]
         out["ndvi_bayes"][d] = surface.bayes(day["ndvi_true"], flat["_cloud"][d])
     obs = surface.observe(out["ndvi_true"], flat["_cloud"], out["snow_mm"], z_obs)
     block = {k: w[k] for k in ATMOSPHERE_VARS}
+    block["_theta1_true"] = out["theta1"]  # (n, n_cells): for the realism check, never written
     grid = nlat * nlon
     for k in range(4):
         block[f"swvl{k + 1}"] = _on_land(out["swvl"][:, :, k], cells, grid, 0.0).reshape(n, nlat, nlon)
