@@ -57,8 +57,19 @@ class DataConfig:
     history_windows: tuple[int, ...] = (7, 30)  # trailing means of past days fed as inputs
     world: str = added("v1")  # simulated-world version (ecodistill.data.world.WORLDS); "v1" the first
     inputs: str = added("v1")  # the dynamic input set (ecodistill.data.schema.INPUT_SETS)
+    history_stack: tuple[int, int] = added((0, 1))  # (n, stride): raw fields of days t - k stride, k = 1..n
+    history_ema: tuple[float, ...] = added(())  # time constants [d] of per-pixel leaky integrators
+    ndvi_latency: int = added(0)  # nowcast: NDVI observed >= this many days before is an input (0: emulation)
 
     def __post_init__(self) -> None:
+        if any(not 1 <= w <= 3660 for w in self.history_windows):
+            raise ValueError(f"DataConfig.history_windows={self.history_windows}: each window is 1..3660 days")
+        if len(self.history_stack) != 2 or self.history_stack[0] < 0 or self.history_stack[1] < 1:
+            raise ValueError(f"DataConfig.history_stack={self.history_stack}: (steps >= 0, stride >= 1)")
+        if any(not (tau > 0 and tau < 1e4) for tau in self.history_ema):
+            raise ValueError(f"DataConfig.history_ema={self.history_ema}: time constants must be in (0, 1e4) days")
+        if self.ndvi_latency < 0:
+            raise ValueError(f"DataConfig.ndvi_latency={self.ndvi_latency}: 0 (no NDVI input) or a latency >= 1 day")
         for name in ("train_years", "val_years", "test_years"):
             lo, hi = getattr(self, name)
             if hi < lo:
@@ -78,6 +89,35 @@ class DataConfig:
         if self.extra_years is not None:
             spans.append(self.extra_years)
         return min(s[0] for s in spans), max(s[1] for s in spans)
+
+
+#: Named history settings (:func:`with_history`): how much of the past a model sees. The same
+#: setting is given to teacher and students in the main comparison.
+HISTORY = {
+    "today": {"history_windows": (), "history_stack": (0, 1), "history_ema": ()},  # FourCastNet, n_history 0
+    "short": {"history_windows": (7, 30), "history_stack": (0, 1), "history_ema": ()},  # world v1's inputs
+    "long": {"history_windows": (7, 30, 90, 180, 365), "history_stack": (0, 1), "history_ema": ()},
+    "stack": {"history_windows": (), "history_stack": (4, 1), "history_ema": ()},  # FourCastNet-style n_history 4
+    "sequence": {"history_windows": (), "history_stack": (12, 8), "history_ema": ()},  # 96 days, every 8th
+    "recurrent": {"history_windows": (), "history_stack": (0, 1), "history_ema": (4.0, 16.0, 64.0, 256.0)},
+}
+
+
+def with_history(data: DataConfig, name: str) -> DataConfig:
+    """``data`` with the history setting ``name`` of :data:`HISTORY`.
+
+    Raises:
+        ValueError: for an unknown name (listing them).
+    """
+    if name not in HISTORY:
+        raise ValueError(f"unknown history setting {name!r}: choose one of {list(HISTORY)}")
+    return replace(data, **HISTORY[name])
+
+
+def history_name(data: DataConfig) -> str:
+    """The :data:`HISTORY` name of ``data``'s history, or ``custom``."""
+    now = {k: getattr(data, k) for k in ("history_windows", "history_stack", "history_ema")}
+    return next((name for name, setting in HISTORY.items() if setting == now), "custom")
 
 
 @dataclass(frozen=True)

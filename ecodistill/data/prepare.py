@@ -36,7 +36,15 @@ import xarray as xr
 from ..config import DataConfig
 from ..utils import atomic_write_json
 from .checks import check_prepared
-from .history import build_cumsums, cum_dir
+from .history import (
+    build_cumsums,
+    channel_names,
+    cum_dir,
+    ema_path,
+    history_channels,
+    open_history_state,
+    transform,
+)
 from .schema import INPUT_SETS, validate
 from .static import BIOME_NAMES
 from .tasks import Forecast
@@ -47,11 +55,6 @@ SPLITS = ("train", "val", "test", "extra")
 TARGETS = ("ndvi", "ndvi_true", "ndvi_bayes")  # the observation, then the simulator's own (controls, ceiling)
 CLIM_WINDOW = 31  # days, circular smoothing of the daily climatology
 CHUNK = 366  # days per streamed block
-
-
-def _transform(var: str, a: np.ndarray) -> np.ndarray:
-    """Input transform before standardisation: log(1 + mm) for precipitation."""
-    return np.log1p(np.maximum(a, 0.0) * 1000.0) if var == "tp" else a
 
 
 class _Reader:
@@ -187,10 +190,17 @@ class Prepared:
             cache[var] = np.load(self.cum_dir / f"{var}.npy", mmap_mode="r")
         return cache[var]
 
+    def ema(self, var: str, tau: float) -> np.ndarray:
+        """``(n_time, h, w)`` leaky integral of ``var`` (memory-mapped, or in memory)."""
+        cache = self.__dict__.setdefault("_emas", {})
+        if (var, tau) not in cache:
+            cache[(var, tau)] = np.load(ema_path(self.cum_dir, var, tau), mmap_mode="r")
+        return cache[(var, tau)]
+
     @property
     def n_dynamic(self) -> int:
-        """Number of time-varying input channels (weather and its trailing means)."""
-        return len(self.weather_vars) * (1 + len(self.cfg.history_windows))
+        """Number of time-varying input channels (today's variables and their history)."""
+        return len(self.input_channels) - len(STATIC_CHANNELS) - len(CALENDAR_CHANNELS)
 
     @property
     def clim_filled(self) -> np.ndarray:
@@ -210,7 +220,7 @@ class Prepared:
     def _weather_into(self, out: np.ndarray, days: np.ndarray, names: tuple[str, ...] | None = None) -> None:
         for j, v in enumerate(self.weather_vars if names is None else names):
             i = self.weather_vars.index(v)  # today's channel of v holds its statistics
-            out[:, j] = (_transform(v, self.reader.read(v, days)) - self.mean[i]) / self.std[i]
+            out[:, j] = (transform(v, self.reader.read(v, days)) - self.mean[i]) / self.std[i]
 
     def dynamic_inputs(self, days: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``(n, n_dynamic, h, w)`` float32: today's weather, then its trailing means per window,
@@ -220,14 +230,9 @@ class Prepared:
             out = np.empty((days.size, self.n_dynamic) + self.land_mask.shape, np.float32)
         self._weather_into(out, days)
         k = len(self.weather_vars)
-        for w in self.cfg.history_windows:
-            lo = np.maximum(days + 1 - w, 0)
-            n = (days + 1 - lo).astype(np.float32)[:, None, None]
-            for v in self.weather_vars:
-                c = self.cumsum(v)
-                raw = (np.asarray(c[days + 1]) - np.asarray(c[lo])) / n + self.offsets[v]
-                out[:, k] = (_transform(v, raw) - self.mean[k]) / self.std[k]
-                k += 1
+        for raw in history_channels(self, days):
+            out[:, k] = (raw - self.mean[k]) / self.std[k]
+            k += 1
         return out
 
     def calendar(self, days: np.ndarray) -> np.ndarray:
@@ -354,8 +359,8 @@ def input_channel_names(cfg: DataConfig, weather_vars: tuple[str, ...] | None = 
     """Names of the ``c_in`` model input channels of ``cfg``, in order (no data needed): today's
     dynamic variables, their trailing means per history window, the static maps, the calendar."""
     names = input_vars(cfg) if weather_vars is None else tuple(weather_vars)
-    return (list(names) + [f"{v}@{w}d" for w in cfg.history_windows for v in names]
-            + list(STATIC_CHANNELS) + list(CALENDAR_CHANNELS))
+    history = channel_names(names, cfg.history_windows, cfg.history_stack, cfg.history_ema, cfg.ndvi_latency)
+    return list(names) + history + list(STATIC_CHANNELS) + list(CALENDAR_CHANNELS)
 
 
 def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=None,
@@ -412,6 +417,7 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=None,
         clim=np.zeros(0), dataset_hash=digest, doy=np.asarray(time.day_of_year), year=year,
         month=np.asarray(time.month), cum_dir=cum, offsets=offsets, static_x=static_x, reader=reader)
     prep.__dict__["_cums"] = cums
+    open_history_state(prep, in_memory)
     key = hashlib.sha256(json.dumps([digest, cfg.train_years, cfg.extra_years, list(cfg.history_windows),
                                      channels], default=list).encode()).hexdigest()[:12]
     stats_file = cum / f"stats-{key}.npz"
