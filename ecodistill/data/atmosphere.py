@@ -21,8 +21,8 @@ live longer and travel faster:
   the climatological gradient (v1), relaxing in :math:`\tau_T` = 4 d with a random forcing
   of 0.4 K (v1: 1.5 K): tomorrow's anomaly follows mostly from today's wind and temperature.
 * **Humidity**: a tracer moving with the steering flow, :math:`\tau_q` = 8 d (v1: 2 d); the
-  45-day mode enters humidity with 15 % of v1's weight, bringing monthly anomalies of
-  radiation and VPD to the FLUXNET sites' size.
+  45-day mode enters humidity with 15 % of v1's weight and the long-lived pressure systems
+  with 5/8 of it, bringing monthly anomalies of radiation and VPD to the FLUXNET sites' size.
 * **Wet and dry spells**: a slow, large mode (:math:`\tau` = 120 d, 2500 km) multiplies
   precipitation by :math:`e^{0.7 w - 0.245}` (mean 1), the season-to-season rainfall
   anomalies (teleconnections) that v1 lacked; monthly precipitation anomalies reach the
@@ -48,7 +48,7 @@ from .weather import WEATHER_PARAMS, Climate, WeatherGenerator
 ATMOSPHERE_PARAMS = {
     **WEATHER_PARAMS,
     "p_tau": 25.0, "q_tau": 8.0, "q_scale_km": 800.0, "T_tau": 4.0, "T_noise": 0.4, "T_adv": 0.7,
-    "slow_rh": 0.015, "slow_t": 1.0, "slow_p": 200.0, "steer_gain": 1.6,
+    "slow_rh": 0.015, "slow_t": 1.0, "slow_p": 200.0, "steer_gain": 1.6, "p_rh": 0.05,
     "wet_tau": 120.0, "wet_scale_km": 2500.0, "wet_amp": 0.7,
     "rh2m_base": 0.12, "rh2m_col": 0.85, "rh2m_soil": 0.10,
 }
@@ -103,7 +103,7 @@ class Atmosphere(WeatherGenerator):
         u, v = self._wind(msl)
         ua, va = self._wind(msl - c.msl[idx])
         t_anom = self._temperature_anomalies(idx, ua, va) + A["slow_t"] * midlat * slow
-        rh = np.clip(c.rh[idx] + 0.10 * q_n - 0.08 * p_n - A["slow_rh"] * slow, 0.03, 0.99)
+        rh = np.clip(c.rh[idx] + 0.10 * q_n - A["p_rh"] * p_n - A["slow_rh"] * slow, 0.03, 0.99)
         cloud = 1.0 / (1.0 + np.exp(-(rh - A["cloud_rh"]) / A["cloud_width"]))
         t_col = c.t_sl[idx] + t_anom
         tcwv = rh * 62.0 * np.exp(0.065 * (t_col - 300.0)) * np.exp(-c.orog / 2500.0)
