@@ -54,7 +54,8 @@ from .training.loop import fit
 
 __all__ = [
     "DataConfig", "DistillConfig", "RunConfig", "StudentConfig", "TrainConfig", "build_student", "fit",
-    "get_profile", "load_dataset", "load_fourcastnet_backbone", "make_dataset", "masked_mean", "open_workspace",
-    "prepare", "read_era5", "read_fourcastnet_h5", "read_ndvi", "register_family", "register_loss", "run_bench",
-    "run_headroom", "run_matrix", "run_teacher_pipeline", "student_config", "train_student", "write_dataset",
+    "get_profile", "load_dataset", "load_fourcastnet_backbone", "make_dataset", "masked_mean",
+    "open_workspace", "prepare", "read_era5", "read_fourcastnet_h5", "read_ndvi", "register_family",
+    "register_loss", "run_bench", "run_headroom", "run_matrix", "run_teacher_pipeline", "student_config",
+    "train_student", "write_dataset",
 ]

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .. import data, evaluate
-from ..config import RunConfig, TrainConfig, get_profile, to_dict
+from ..config import DataConfig, RunConfig, TrainConfig, get_profile, to_dict, with_history
 from ..data.loader import DayDataset, EpochBatchSampler
 from ..data.resident import ResidentData, ResidentLoader, resident_bytes
 from ..data.tasks import Forecast, pretrain_task
@@ -250,22 +250,50 @@ class Workspace:
         return {"profile": to_dict(self.cfg), "dataset_hash": self.dataset_hash, **extra}
 
 
-@functools.lru_cache(maxsize=4)
-def _open(profile: str, device: str, source: str, in_memory: bool) -> Workspace:
+@functools.lru_cache(maxsize=2)
+def _dataset(profile: str, source: str, in_memory: bool):
+    """The profile's dataset, opened (or, in memory on a bare GPU machine, simulated) once per
+    process whatever the input variants prepared from it."""
+    cfg = replace(get_profile(profile).data, source=source)
+    if in_memory and source == "simulated" and not any(data.dataset_path(cfg, f).exists() for f in ("netcdf", "npy")):
+        return data.simulate_earth(cfg)  # a bare GPU machine: no gigabytes written to disk
+    return data.load_dataset(cfg)
+
+
+@functools.lru_cache(maxsize=8)
+def _open(profile: str, device: str, source: str, in_memory: bool, variant: tuple = ()) -> Workspace:
     cfg = get_profile(profile, device=device)
-    cfg = replace(cfg, data=replace(cfg.data, source=source))
+    cfg = replace(cfg, data=replace(with_variant(cfg.data, dict(variant)), source=source))
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    if in_memory and source == "simulated" and not any(data.dataset_path(cfg.data, f).exists()
-                                                       for f in ("netcdf", "npy")):
-        ds = data.simulate_earth(cfg.data)  # a bare GPU machine: no gigabytes written to disk
-    else:
-        ds = data.load_dataset(cfg.data)
+    ds = _dataset(profile, source, in_memory)
     prep = data.prepare(ds, cfg.data, patch_size=cfg.teacher.patch_size, in_memory=in_memory)
     return Workspace(cfg, prep, device)
 
 
-def open_workspace(profile: str, device: str | None = None, in_memory: bool | None = None) -> Workspace:
+#: What a workspace variant may change: which inputs, how much history, NDVI for the nowcast.
+VARIANT_KEYS = ("history", "inputs", "ndvi_latency")
+
+
+def with_variant(data_cfg: DataConfig, variant: dict) -> DataConfig:
+    """``data_cfg`` with a variant applied: ``history`` (a name of
+    :data:`ecodistill.config.HISTORY`), ``inputs`` (an input set), ``ndvi_latency`` (days).
+
+    Raises:
+        ValueError: for another key, or an unknown history name.
+    """
+    unknown = set(variant) - set(VARIANT_KEYS)
+    if unknown:
+        raise ValueError(f"unknown workspace setting(s) {sorted(unknown)}: choose from {VARIANT_KEYS}")
+    if variant.get("history") is not None:
+        data_cfg = with_history(data_cfg, variant["history"])
+    changes = {k: v for k, v in variant.items() if k != "history" and v is not None}
+    return replace(data_cfg, **changes)
+
+
+def open_workspace(profile: str, device: str | None = None, in_memory: bool | None = None, *,
+                   history: str | None = None, inputs: str | None = None,
+                   ndvi_latency: int | None = None) -> Workspace:
     """Build or load the profile's dataset and prepare it (cached per process).
 
     The profile's simulated Earth is used unless ``ECODISTILL_DATA`` names a dataset written by
@@ -277,13 +305,17 @@ def open_workspace(profile: str, device: str | None = None, in_memory: bool | No
         in_memory: simulate and prepare in memory, writing nothing large to disk (default:
             on CUDA, where the data then moves to the GPU; a cached dataset file is used
             when there is one).
+        history, inputs, ndvi_latency: a variant of the profile's inputs (:func:`with_variant`;
+            None keeps the profile's): the same dataset, prepared for other model inputs.
     """
     if device is None:
         device = "cuda" if torch.cuda.is_available() and profile == "full" else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for but no CUDA GPU is visible: use --device cpu")
     in_memory = device.startswith("cuda") if in_memory is None else in_memory
-    return _open(profile, device, data.source_from_env(), in_memory)
+    variant = tuple((k, v) for k, v in (("history", history), ("inputs", inputs), ("ndvi_latency", ndvi_latency))
+                    if v is not None)
+    return _open(profile, device, data.source_from_env(), in_memory, variant)
 
 
 def hardware_name(device: str) -> str:
