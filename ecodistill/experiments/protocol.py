@@ -47,12 +47,25 @@ from ..models import student_config
 from ..store.integrity import read_json
 from ..store.runs import selection_path
 from ..training.lr_search import LRSearch, equalize, search_lr
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, results_dir
 from .distill import needs_live_teacher, train_student
+from .headroom import run_headroom
+from .ladder import LADDER_HISTORIES, run_ladder
 from .teacher import ensure_teacher, teacher_record
+from .trees import run_tree
 from .workspace import Workspace, open_workspace
 
-STAGES = ("select", "headroom", "final", "controls", "sweep", "longer")
+STAGES = ("select", "ladder", "trees", "final", "controls", "sweep", "longer", "privileged", "nowcast", "memory")
+#: Stages that exist but do not run by default: the v1 world's AFNO headroom check (the ladder replaced it).
+OPTIONAL_STAGES = ("headroom",)
+#: The privileged-information case: what a field device can hold, ``(inputs, history)``,
+#: and the student sizes tried there (the teacher keeps the land state and a year of history).
+FIELD_DEVICE = (("anchor", "recurrent"), ("anchor", "today"))
+FIELD_SIZES = {("anchor", "recurrent"): ("mlp_xs", "afno_s"), ("anchor", "today"): ("afno_s",)}
+#: Nowcast latencies [days]: NDVI observed at least this long before is an input.
+NOWCAST_LATENCIES = (1, 16, 30)
+#: Other histories trained at the headline size for the cost accounting (scratch arm).
+MEMORY_HISTORIES = ("stack", "sequence")
 #: Multiples of the profile's student epochs in the budget check (seed 0, validation years).
 BUDGET_FACTORS = (2, 4)
 #: Multiple of the epochs of the longer-training stage (every seed, test years).
@@ -62,11 +75,12 @@ LONGER_FACTOR = 2
 class _Trials:
     """Validation trials of one student size, recorded for the book."""
 
-    def __init__(self, ws: Workspace, scfg: StudentConfig, seed: int) -> None:
-        self.ws, self.scfg, self.seed, self.log = ws, scfg, seed, []
+    def __init__(self, ws: Workspace, scfg: StudentConfig, seed: int, teacher_run_id: str | None = None) -> None:
+        self.ws, self.scfg, self.seed, self.log, self.teacher = ws, scfg, seed, [], teacher_run_id
 
     def __call__(self, arm: str, dcfg: DistillConfig, lr_scale: float, stage: str) -> float:
-        res = train_student(self.ws, self.scfg, dcfg, self.seed, tag="tune", lr_scale=lr_scale, splits=("val",))
+        res = train_student(self.ws, self.scfg, dcfg, self.seed, tag="tune", lr_scale=lr_scale, splits=("val",),
+                            teacher_run_id=self.teacher if arm == "distilled" else None)
         self.log.append({"student": self.scfg.name, "arm": arm, "stage": stage, "mode": dcfg.mode,
                          "loss": dcfg.loss, "alpha": dcfg.alpha, "lr_scale": lr_scale, "val_rmse": res.val_rmse,
                          "run_id": res.run_id})
@@ -233,6 +247,63 @@ def run_longer(ws: Workspace, selection: dict, allow: Callable[..., bool] | None
     return ids
 
 
+def run_privileged(ws: Workspace, selection: dict, allow: Callable[..., bool] | None = None) -> list[dict]:
+    """The privileged-information case: the headline teacher (land state, the profile's history)
+    distilled into students that see only what a field device holds (:data:`FIELD_DEVICE`),
+    against the same students from scratch; both arms' learning rates searched with equal
+    trials at each (inputs, history, size), then every seed (tag ``field``)."""
+    teacher_id = (teacher_record(ws.profile) or {})["run_id"]
+    choice = {k: selection[k] for k in ("alpha", "loss", "scratch_loss")}
+    out = []
+    for inputs, history in FIELD_DEVICE:
+        field = open_workspace(ws.profile, ws.device, inputs=inputs, history=history)
+        for name in FIELD_SIZES[(inputs, history)]:
+            scfg = student_config(ws.cfg, name)
+            trials = _Trials(field, scfg, 0, teacher_run_id=teacher_id)
+            centre = {a: float(selection["lr_by_family"].get(scfg.family, {}).get(a, 1.0))
+                      for a in ("distilled", "scratch")}
+            searches = _tune_lr(trials, choice, centre, {}, {})
+            ids = []
+            for seed in ws.cfg.seeds:
+                if allow is not None and not allow(scfg, 2):
+                    continue
+                for arm in ("scratch", "distilled"):
+                    ids.append(train_student(field, scfg, _arm_setting(arm, choice), seed, tag="field",
+                                             lr_scale=searches[arm].best,
+                                             teacher_run_id=teacher_id if arm == "distilled" else None).run_id)
+            out.append({"inputs": inputs, "history": history, "student": name, "teacher_run_id": teacher_id,
+                        "lr": {a: s.as_dict() for a, s in searches.items()}, "trials": trials.log, "run_ids": ids})
+    return out
+
+
+def run_nowcast(ws: Workspace, selection: dict, allow: Callable[..., bool] | None = None) -> list[str]:
+    """The nowcast use: the headline student from scratch with the NDVI observed at least L days
+    before as an input (:data:`NOWCAST_LATENCIES`), every seed, at the scratch arm's learning
+    rate of its family (not searched again: the latency adds two channels)."""
+    scfg = student_config(ws.cfg, ws.cfg.headline_student)
+    scratch, lr = best_scratch(selection, scfg.family)
+    ids = []
+    for latency in NOWCAST_LATENCIES:
+        nowcast = open_workspace(ws.profile, ws.device, ndvi_latency=latency)
+        ids += [train_student(nowcast, scfg, scratch, seed, lr_scale=lr, tag=f"nowcast{latency}").run_id
+                for seed in ws.cfg.seeds if allow is None or allow(scfg, 1)]
+    return ids
+
+
+def run_memory(ws: Workspace, selection: dict, allow: Callable[..., bool] | None = None) -> list[str]:
+    """The headline student from scratch at the histories of :data:`MEMORY_HISTORIES`
+    (FourCastNet-style stacking, a 96-day sequence), every seed, at its family's scratch
+    learning rate: what raw past days give beside trailing means and a recurrent state."""
+    scfg = student_config(ws.cfg, ws.cfg.headline_student)
+    scratch, lr = best_scratch(selection, scfg.family)
+    ids = []
+    for history in MEMORY_HISTORIES:
+        variant = open_workspace(ws.profile, ws.device, history=history)
+        ids += [train_student(variant, scfg, scratch, seed, lr_scale=lr).run_id
+                for seed in ws.cfg.seeds if allow is None or allow(scfg, 1)]
+    return ids
+
+
 def run_matrix(profile: str, device: str | None = None, stages: tuple[str, ...] = STAGES):
     """The whole comparison at ``profile``; resumable (finished runs are skipped)."""
     ws = open_workspace(profile, device)
@@ -243,9 +314,14 @@ def run_matrix(profile: str, device: str | None = None, stages: tuple[str, ...] 
         path, "selection record", f"rerun `python -m ecodistill matrix --profile {profile} --stages select`")
     ids = []
     if "headroom" in stages:
-        from .headroom import run_headroom
-
         ids += run_headroom(profile, device=ws.device)
+    if "ladder" in stages:
+        scratch_lr = {family: lr["scratch"] for family, lr in selection["lr_by_family"].items()}
+        records = run_ladder(profile, selection["scratch_loss"], scratch_lr, device=ws.device)
+        atomic_write_json(results_dir(profile) / "ladder.json", records)
+        ids += [i for r in records for i in r["run_ids"]]
+    if "trees" in stages:
+        ids += [run_tree(open_workspace(profile, ws.device, history=h)) for h in LADDER_HISTORIES]
     if "final" in stages:
         ids += run_final(ws, selection)
     if "controls" in stages:
@@ -254,6 +330,14 @@ def run_matrix(profile: str, device: str | None = None, stages: tuple[str, ...] 
         ids += run_sweep(ws, selection)
     if "longer" in stages:
         ids += run_longer(ws, selection)
+    if "privileged" in stages:
+        records = run_privileged(ws, selection)
+        atomic_write_json(results_dir(profile) / "privileged.json", records)
+        ids += [i for r in records for i in r["run_ids"]]
+    if "nowcast" in stages:
+        ids += run_nowcast(ws, selection)
+    if "memory" in stages:
+        ids += run_memory(ws, selection)
     return selection, ids
 
 
@@ -270,5 +354,5 @@ def register_cli(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     m.add_argument("--profile", default="smoke", choices=PROFILES)
     m.add_argument("--device", default=None)
-    m.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    m.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES + OPTIONAL_STAGES)
     m.set_defaults(func=_cmd_matrix)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .. import data, evaluate
-from ..config import DataConfig, RunConfig, TrainConfig, get_profile, to_dict, with_history
+from ..config import DataConfig, RunConfig, TrainConfig, get_profile, history_name, to_dict, with_history
 from ..data.loader import DayDataset, EpochBatchSampler
 from ..data.resident import ResidentData, ResidentLoader, resident_bytes
 from ..data.tasks import Forecast, pretrain_task
@@ -83,6 +83,11 @@ class Workspace:
     @property
     def n_weather(self) -> int:
         return len(self.prep.weather_vars)
+
+    @property
+    def history(self) -> str:
+        """The name of the inputs' history setting (:data:`ecodistill.config.HISTORY`, or custom)."""
+        return history_name(self.cfg.data)
 
     @property
     def pretrain_task(self) -> Forecast:
