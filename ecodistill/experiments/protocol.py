@@ -21,8 +21,12 @@
    it also gets is not a distillation gain), and the label budgets (1, 3, 10 labelled
    years): scratch, distilled from the teacher of all labels, and distilled from a teacher
    adapted on the same restricted labels.
-The **headroom** stage trains scratch AFNO models of ~10k to ~10M parameters with the
-scratch arm's truth loss, each size's learning rate searched (:mod:`ecodistill.experiments.headroom`).
+The **ladder** stage (:mod:`ecodistill.experiments.ladder`) trains the scratch arm at every
+size of the ladder and every history setting (today only, a year of windows, a recurrent
+state), each size's learning rate searched (at the profile's own history the selection's),
+every seed: where does a teacher have something to give? The **trees** stage fits the
+LightGBM baseline (:mod:`ecodistill.experiments.trees`) at the same histories. (The v1
+world's AFNO **headroom** stage stays available, not run by default.)
 
 5. **Sweep and budget check** (validation years, seed 0): every alpha at the distilled
    arm's tuned loss and learning rate (drawn against scratch at its own), and both arms'
@@ -31,6 +35,14 @@ scratch arm's truth loss, each size's learning rate searched (:mod:`ecodistill.e
 6. **Longer training** at the headline size: both arms at twice the epochs over every seed
    on the test years, so the verdict can be read again at a larger budget (the learning
    rates stay those tuned at the profile's budget).
+7. **Privileged information** (:func:`run_privileged`): the headline teacher, which sees the
+   land state and a year of history, distilled into students that see only what a field
+   device holds (:data:`FIELD_DEVICE`: today's atmosphere with a recurrent state, or today's
+   atmosphere alone), against the same students from scratch, with equal learning-rate trials.
+8. **Nowcast** (:func:`run_nowcast`): the headline student with the NDVI observed at least
+   1, 16 or 30 days before as an input, against persistence at the same latency.
+9. **Memory** (:func:`run_memory`): the headline student with stacked past days
+   (FourCastNet's ``n_history``) and a 96-day sequence, for the cost of each kind of memory.
 
 Explained in book/generated/04_results.ipynb ("The protocol").
 """
@@ -61,7 +73,9 @@ OPTIONAL_STAGES = ("headroom",)
 #: The privileged-information case: what a field device can hold, ``(inputs, history)``,
 #: and the student sizes tried there (the teacher keeps the land state and a year of history).
 FIELD_DEVICE = (("anchor", "recurrent"), ("anchor", "today"))
-FIELD_SIZES = {("anchor", "recurrent"): ("mlp_xs", "afno_s"), ("anchor", "today"): ("afno_s",)}
+#: Students per field-device setting: the profile's headline and (with the recurrent state, the
+#: Pi student) its smallest, the last of ``RunConfig.students``.
+FIELD_SIZES = {("anchor", "recurrent"): ("smallest", "headline"), ("anchor", "today"): ("headline",)}
 #: Nowcast latencies [days]: NDVI observed at least this long before is an input.
 NOWCAST_LATENCIES = (1, 16, 30)
 #: Other histories trained at the headline size for the cost accounting (scratch arm).
@@ -257,8 +271,9 @@ def run_privileged(ws: Workspace, selection: dict, allow: Callable[..., bool] | 
     out = []
     for inputs, history in FIELD_DEVICE:
         field = open_workspace(ws.profile, ws.device, inputs=inputs, history=history)
-        for name in FIELD_SIZES[(inputs, history)]:
-            scfg = student_config(ws.cfg, name)
+        for which in FIELD_SIZES[(inputs, history)]:
+            scfg = ws.cfg.students[-1] if which == "smallest" else student_config(ws.cfg, ws.cfg.headline_student)
+            name = scfg.name
             trials = _Trials(field, scfg, 0, teacher_run_id=teacher_id)
             centre = {a: float(selection["lr_by_family"].get(scfg.family, {}).get(a, 1.0))
                       for a in ("distilled", "scratch")}
