@@ -12,13 +12,13 @@ import os
 import sys
 
 from . import book, data, fluxnet
-from .deploy import bench
-from .experiments import bench_train, compressed_skill, distill, gpu, protocol, realism, teacher, trees
+from .deploy import bench, history_cost
+from .experiments import bench_train, compressed_skill, distill, gpu, probe, protocol, realism, teacher, trees
 from .store import archive
 
 #: The modules that offer a command, in the order ``--help`` lists them.
 COMMAND_MODULES = (book, data, realism, teacher, gpu, archive, distill, protocol, trees, fluxnet, bench,
-                   bench_train, compressed_skill)
+                   history_cost, bench_train, compressed_skill, probe)
 
 
 def build_parser() -> argparse.ArgumentParser:

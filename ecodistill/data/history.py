@@ -220,3 +220,14 @@ def open_history_state(prep, in_memory: bool) -> None:
             prep.__dict__["_ndvi_memory"] = tuple(np.load(f, mmap_mode="r") for f in files)
         else:
             prep.__dict__["_ndvi_memory"] = build_ndvi_memory(prep.reader, n, shape, prep.days["extra"], out)
+
+
+def state_bytes_per_pixel(cfg, n_vars: int, itemsize: int = 4) -> int:
+    """What a device must keep per pixel between days to compute ``cfg``'s history channels
+    on line: a ring buffer of the longest window's days (trailing means), of the stacked
+    days (``steps x stride``), the leaky integrators' states, and the last NDVI observed with
+    its age (nowcast). Windows and stacks share one buffer of the longest span."""
+    steps, stride = cfg.history_stack
+    span = max([0, *cfg.history_windows, steps * stride])
+    integrators = len(cfg.history_ema)
+    return itemsize * (n_vars * (span + integrators) + (2 if cfg.ndvi_latency else 0))
