@@ -11,10 +11,11 @@ NumPy, pandas, xarray; nothing written to disk but results):
 3. **students** -- measures each student size's throughput, chooses the epochs every
    student run gets (the same for both arms and every trial) so that the protocol's
    selection and at least three sizes x three seeds fit, and runs
-   :mod:`ecodistill.experiments.protocol`'s selection, final matrix and controls in priority order;
-   a run that no longer fits is skipped (never cut short: every run takes the same steps);
+   :mod:`ecodistill.experiments.protocol`'s selection, final matrix, controls, longer training,
+   privileged-information case, nowcast and memory stages in priority order; a run that no
+   longer fits is skipped (never cut short: every run takes the same steps);
 4. **live** -- with the time left, the modes that need the teacher network (feature losses,
-   online distillation) and the headroom check;
+   online distillation) and the headroom ladder (size x history);
 5. **pack** -- writes at most 8 files into ``DIR`` (:func:`ecodistill.store.archive.pack_results`):
    the new ``results/full`` files in a checked archive and ``gpu_run.json`` (plan, stage
    times, epochs, throughput, hardware, versions, what was skipped). ``python -m ecodistill
@@ -167,9 +168,17 @@ def plan_students(ws: Workspace, seconds: float, rates: dict[str, float], n_tune
 
 
 def run_students(ws: Workspace, clock: Clock) -> dict:
-    """Stage 3: the protocol's selection, final matrix, controls and longer training, each run
-    only if it fits."""
-    from .protocol import run_controls, run_final, run_longer, select_settings
+    """Stage 3: the protocol's selection, final matrix, controls, longer training, the
+    privileged-information case, the nowcast and the memory stages, each run only if it fits."""
+    from .protocol import (
+        run_controls,
+        run_final,
+        run_longer,
+        run_memory,
+        run_nowcast,
+        run_privileged,
+        select_settings,
+    )
 
     capped = ws.cfg.student_train.max_steps is not None  # a path test: no throughput to plan with
     rates = {} if capped else _student_rates(ws, ws.cfg.students)
@@ -192,6 +201,8 @@ def run_students(ws: Workspace, clock: Clock) -> dict:
     selection = select_settings(ws)
     ids = (run_final(ws, selection, allow=allow) + run_controls(ws, selection, allow=allow)
            + run_longer(ws, selection, allow=allow))
+    ids += [i for r in run_privileged(ws, selection, allow=allow) for i in r["run_ids"]]
+    ids += run_nowcast(ws, selection, allow=allow) + run_memory(ws, selection, allow=allow)
     return {"epochs": ws.cfg.student_train.epochs, "samples_per_s": {k: round(v, 1) for k, v in rates.items()},
             "runs": len(ids), "skipped": skipped, "selection": {k: selection[k] for k in
                                                                            ("alpha", "loss", "scratch_loss")}}
@@ -203,7 +214,8 @@ def run_live(ws: Workspace, clock: Clock, teacher_rate: float, student_rates: di
     from .. import losses
     from ..models import build_student
     from .distill import train_student
-    from .headroom import headroom_sizes, run_headroom
+    from .ladder import ladder_sizes, run_ladder
+    from .protocol import read_selection
 
     scfg = student_config(ws.cfg, ws.cfg.headline_student)
     samples = ws.cfg.student_train.epochs * ws.prep.split_days("train").size
@@ -222,14 +234,21 @@ def run_live(ws: Workspace, clock: Clock, teacher_rate: float, student_rates: di
             skipped.append(f"{loss}-{mode}")
             continue
         done.append(train_student(ws, scfg, DistillConfig(loss=loss, mode=mode, alpha=0.5), 0).run_id)
-    sizes = headroom_sizes(ws.profile)
+    sizes = ladder_sizes(ws.profile)
     rates = {} if capped else {s.name: measure_rate(ws, build_student(s, ws.in_chans, 1, ws.img_size),
                                                     ws.cfg.student_train) for s in sizes}
-    headroom_s = sum(1 / r for r in rates.values())
-    if fits(headroom_s, runs=4):  # a learning-rate search of ~3 runs and one seed, per size
-        done += run_headroom(ws.profile, seeds=(0,), device=ws.device)
-    else:
-        skipped.append("headroom")
+    ladder_s = sum(1 / r for r in rates.values())
+
+    def allow(scfg: StudentConfig, n_runs: int = 1) -> bool:
+        ok = fits(ladder_s / max(len(rates), 1), runs=n_runs)
+        if not ok:
+            skipped.append(f"ladder {scfg.name}")
+        return ok
+
+    selection = read_selection(ws.profile)
+    scratch_lr = {family: lr["scratch"] for family, lr in selection["lr_by_family"].items()}
+    done += [i for r in run_ladder(ws.profile, selection["scratch_loss"], scratch_lr, device=ws.device, allow=allow)
+             for i in r["run_ids"]]
     return {"runs": done, "skipped": skipped}
 
 

@@ -158,6 +158,12 @@ def select_settings(ws: Workspace, seed: int = 0) -> dict:
     return selection
 
 
+def read_selection(profile: str) -> dict:
+    """``results/<profile>/selection.json``, or the error naming the command that makes it."""
+    return read_json(selection_path(profile), "selection record",
+                     f"rerun `python -m ecodistill matrix --profile {profile} --stages select`")
+
+
 def best_distilled(selection: dict, family: str | None = None) -> tuple[DistillConfig, float]:
     """The selected distillation setting and its learning-rate multiplier (for ``family``)."""
     lr = selection["lr_by_family"].get(family, {}).get("distilled", selection["kd_lr_scale"])
@@ -325,8 +331,7 @@ def run_matrix(profile: str, device: str | None = None, stages: tuple[str, ...] 
     ensure_teacher(profile, ws.device)
     path = selection_path(profile)
     fresh = "select" in stages or not path.is_file()
-    selection = select_settings(ws) if fresh else read_json(
-        path, "selection record", f"rerun `python -m ecodistill matrix --profile {profile} --stages select`")
+    selection = select_settings(ws) if fresh else read_selection(profile)
     ids = []
     if "headroom" in stages:
         ids += run_headroom(profile, device=ws.device)
