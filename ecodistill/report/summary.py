@@ -17,13 +17,12 @@ import pandas as pd
 from .frames import labelled
 
 #: How each quantity is printed everywhere (tables, abstract, conclusions).
-FORMATS = {"r2": "{:.3f}", "rmse": "{:.4f}", "diff": "{:.2f}", "p": "{:.3f}", "ms": "{:.3g}",
+FORMATS = {"r2": "{:.3f}", "rmse": "{:.4f}", "diff": "{:.2f}", "dr2": "{:.3f}", "p": "{:.3f}", "ms": "{:.3g}",
            "speedup": "{:.1f}×", "params": "{:,.0f}", "mflops": "{:.3g}"}
 #: Differences of test RMSE are printed in units of 10⁻³ NDVI.
 DIFF_SCALE = 1e3
-SUMMARY_COLUMNS = ["model", "parameters", "MFLOP per map", "R² scratch → distilled",
-                   "anomaly R² scratch → distilled", "ΔRMSE ×10⁻³ [95% CI]", "p", "ms per map",
-                   "speed-up"]
+SUMMARY_COLUMNS = ["model", "parameters", "MFLOP per map", "anomaly R² scratch → distilled",
+                   "ΔR² anomalies [95% CI]", "ΔRMSE ×10⁻³ [95% CI]", "p", "ms per map", "speed-up"]
 
 
 def fmt(kind: str, value: float) -> str:
@@ -34,14 +33,29 @@ def fmt(kind: str, value: float) -> str:
     return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
 
 
-def fmt_diff(diff: float, low: float, high: float, sep: str = " ") -> str:
-    """A test-RMSE difference and its interval in 10⁻³ units: ``2.80 [1.10, 5.10]`` (``sep``
-    between the two; a table cell breaks the line there)."""
+def signed(text: str) -> str:
+    """A formatted number with a true minus sign (−) and an explicit + on positive values."""
+    if text.startswith("-"):
+        return "−" + text[1:]
+    return text if text in ("–", "") or not any(c in "123456789" for c in text) else "+" + text
+
+
+def fmt_diff(diff: float, low: float, high: float, sep: str = " ", kind: str = "diff",
+             scale: float = DIFF_SCALE) -> str:
+    """A signed difference and its interval: ``−2.80 [−5.10, −1.10]`` for a test-RMSE
+    difference in 10⁻³ units (``kind="diff"``), ``+0.012 [−0.004, +0.031]`` for an R²
+    difference (``kind="dr2"``, ``scale=1``); ``sep`` between the two (a table cell breaks the
+    line there)."""
     if not np.isfinite(diff):
         return "–"
-    ci = (f"{sep}[{fmt('diff', DIFF_SCALE * low)}, {fmt('diff', DIFF_SCALE * high)}]"
+    ci = (f"{sep}[{signed(fmt(kind, scale * low))}, {signed(fmt(kind, scale * high))}]"
           if np.isfinite(low) and np.isfinite(high) else "")
-    return fmt("diff", DIFF_SCALE * diff) + ci
+    return signed(fmt(kind, scale * diff)) + ci
+
+
+def fmt_dr2(diff: float, low: float, high: float, sep: str = " ") -> str:
+    """An anomaly-R² difference and its interval: ``+0.012 [−0.004, +0.031]``."""
+    return fmt_diff(diff, low, high, sep, kind="dr2", scale=1.0)
 
 
 def _latency(timing: pd.DataFrame | None) -> tuple[dict[str, float], float]:
@@ -57,20 +71,22 @@ def summary_numbers(table: pd.DataFrame, pairs: pd.DataFrame,
                     timing: pd.DataFrame | None = None) -> pd.DataFrame:
     """The numbers of :func:`summary_table`, one row per student size (then the teacher), as
     floats: ``student, family, n_params, flops_per_map, r2_scratch, r2_distilled,
-    r2_anom_scratch, r2_anom_distilled, diff, ci_low, ci_high, p_value, n_pairs, ms,
-    speedup, verdict`` (``helps``: the interval lies above zero, ``hurts``: below,
-    ``unresolved``: it holds zero)."""
+    r2_anom_scratch, r2_anom_distilled, diff, ci_low, ci_high, d_r2_anom, d_r2_anom_low,
+    d_r2_anom_high, p_value, n_pairs, ms, speedup, verdict`` (``diff`` = distilled − scratch test
+    RMSE; ``helps``: its interval lies below zero, ``hurts``: above, ``unresolved``: it holds
+    zero)."""
     columns = ["student", "family", "n_params", "flops_per_map", "r2_scratch", "r2_distilled",
-               "r2_anom_scratch", "r2_anom_distilled", "diff", "ci_low", "ci_high", "p_value",
-               "n_pairs", "ms", "speedup", "verdict"]
+               "r2_anom_scratch", "r2_anom_distilled", "diff", "ci_low", "ci_high", "d_r2_anom",
+               "d_r2_anom_low", "d_r2_anom_high", "p_value", "n_pairs", "ms", "speedup", "verdict"]
     ms, teacher_ms = _latency(timing)
     rows = []
     for _, p in pairs.iterrows():
-        verdict = ("helps" if p["ci_low"] > 0 else "hurts" if p["ci_high"] < 0 else "unresolved")
+        verdict = ("helps" if p["ci_high"] < 0 else "hurts" if p["ci_low"] > 0 else "unresolved")
         student_ms = ms.get(p["student"], np.nan)
         rows.append({**{c: p[c] for c in ("student", "family", "n_params", "flops_per_map", "r2_scratch",
                                           "r2_distilled", "r2_anom_scratch", "r2_anom_distilled", "diff",
-                                          "ci_low", "ci_high", "p_value", "n_pairs")},
+                                          "ci_low", "ci_high", "d_r2_anom", "d_r2_anom_low",
+                                          "d_r2_anom_high", "p_value", "n_pairs")},
                      "ms": student_ms, "speedup": teacher_ms / student_ms, "verdict": verdict})
     teacher = table[table["student"] == "teacher"] if "student" in table else table.iloc[0:0]
     if len(rows) and len(teacher):
@@ -85,9 +101,10 @@ def summary_numbers(table: pd.DataFrame, pairs: pd.DataFrame,
 def summary_table(table: pd.DataFrame, pairs: pd.DataFrame,
                   timing: pd.DataFrame | None = None) -> pd.DataFrame:
     """The book's summary over every student size: formatted strings, columns
-    :data:`SUMMARY_COLUMNS`, teacher last (its skill alone; speed-up 1). ΔRMSE is scratch −
-    distilled test RMSE (positive: distillation helps) with its 95% bootstrap interval over
-    seeds x test months; p the two-sided Wilcoxon signed-rank p over seeds; latency PyTorch
+    :data:`SUMMARY_COLUMNS`, teacher last (its skill alone; speed-up 1). ΔR² anomalies and
+    ΔRMSE are distilled − scratch (the book's sign convention: a positive ΔR², a negative
+    ΔRMSE mean distillation helps) with their 95% intervals (two-way cluster bootstrap over
+    seeds and biomes); p the two-sided Wilcoxon signed-rank p over seeds; latency PyTorch
     fp32, one thread, batch 1, measured on the bench host. No rows (and ``pairs``'s message)
     without paired results."""
     numbers = summary_numbers(table, pairs, timing)
@@ -97,8 +114,9 @@ def summary_table(table: pd.DataFrame, pairs: pd.DataFrame,
         pair = (lambda a, b, alone=teacher: fmt("r2", b) if alone else f"{fmt('r2', a)} → {fmt('r2', b)}")
         rows.append({"model": r["student"], "parameters": fmt("params", r["n_params"]),
                      "MFLOP per map": fmt("mflops", r["flops_per_map"] / 1e6),
-                     "R² scratch → distilled": pair(r["r2_scratch"], r["r2_distilled"]),
                      "anomaly R² scratch → distilled": pair(r["r2_anom_scratch"], r["r2_anom_distilled"]),
+                     "ΔR² anomalies [95% CI]": "" if teacher else fmt_dr2(r["d_r2_anom"], r["d_r2_anom_low"],
+                                                                          r["d_r2_anom_high"], "\n"),
                      "ΔRMSE ×10⁻³ [95% CI]": "" if teacher else fmt_diff(r["diff"], r["ci_low"], r["ci_high"],
                                                                          "\n"),
                      "p": "" if teacher else fmt("p", r["p_value"]),
