@@ -229,7 +229,7 @@ def test_headroom_sizes_are_read_at_their_searched_learning_rate(tree):
     assert small.loc[10_000, "n_seeds"] == 2 and small.loc[10_000, "r2_anom_mean"] == pytest.approx(0.15)
     assert len(small) == 2  # the x8 final of the superseded search is not a third row
     shown = report.headroom_shown(table)
-    assert shown.iloc[0].tolist()[:2] == ["AFNO from scratch", "10,000"]
+    assert shown.iloc[0].tolist()[:2] == ["AFNO from scratch", "10 k"]  # counts for people
     assert shown.iloc[0]["anomaly R² (mean ± std)"] == "0.150 ± 0.071"
 
 

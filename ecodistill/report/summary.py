@@ -25,10 +25,54 @@ SUMMARY_COLUMNS = ["model", "parameters", "MFLOP per map", "anomaly R² scratch 
                    "ΔR² anomalies [95% CI]", "ΔRMSE ×10⁻³ [95% CI]", "p", "ms per map", "speed-up"]
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def count(value: float) -> str:
+    """A count for people: ``108 M``, ``2.44 M``, ``126 k``, ``2,401`` (3 significant digits
+    from ten thousand on)."""
+    a = abs(value)
+    if a >= 1e9:
+        return f"{value / 1e9:.3g} G"
+    if a >= 1e6:
+        return f"{value / 1e6:.3g} M"
+    if a >= 1e4:
+        return f"{value / 1e3:.3g} k"
+    return f"{value:,.0f}"
+
+
+def human(value, floatfmt: str = "{:.4g}") -> str:
+    """One table cell for people: counts and large values with k / M / G (:func:`count`),
+    tiny values as ``1.4 × 10⁻⁶`` instead of ``1.43e-06``, tuples and lists as ``27, −17``,
+    None and NaN as ``–``, other numbers with ``floatfmt``, everything else as text."""
+    if value is None:
+        return "–"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(human(v, floatfmt) for v in value) or "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return count(float(value)) if abs(value) >= 1e4 else f"{int(value):,}".replace("-", "−")
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            return "–"
+        a = abs(value)
+        if a >= 1e4 and (a >= 1e6 or float(value).is_integer()):
+            return count(float(value))
+        if 0 < a < 1e-3:
+            mantissa, exponent = f"{value:.2e}".split("e")
+            return f"{float(mantissa):.2g} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}".replace("-", "−", 1)
+        return floatfmt.format(value).replace("-", "−")
+    return str(value)
+
+
 def fmt(kind: str, value: float) -> str:
-    """``value`` in the book's format for ``kind`` (:data:`FORMATS`); ``–`` for NaN."""
+    """``value`` in the book's format for ``kind`` (:data:`FORMATS`); ``–`` for NaN;
+    parameter counts for people (:func:`count`: ``2.44 M``)."""
     if value is None or not np.isfinite(value):
         return "–"
+    if kind == "params":
+        return count(value)
     text = FORMATS[kind].format(value)
     return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
 
@@ -139,11 +183,7 @@ class Table:
         self.frame, self.caption, self.main, self.floatfmt = frame, caption, main, floatfmt
 
     def _cell(self, value) -> str:
-        if isinstance(value, (float, np.floating)):
-            return "–" if not np.isfinite(value) else self.floatfmt.format(value)
-        if isinstance(value, (bool, np.bool_)):
-            return "yes" if value else "no"
-        return "<br>".join(html.escape(part) for part in str(value).split("\n"))
+        return "<br>".join(html.escape(part) for part in human(value, self.floatfmt).split("\n"))
 
     def _repr_html_(self) -> str:
         classes = "ed-table" + (" ed-main" if self.main else "")
