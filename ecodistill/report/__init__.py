@@ -36,7 +36,9 @@ and :mod:`ecodistill.plots` display in the table's or figure's place.
 from __future__ import annotations
 
 from ..store.runs import parse_run_id
+from . import claim_set  # noqa: F401  (registers the claims of the book's prose)
 from .caveats import limitations
+from .claims import ClaimError, Results
 from .comparison import (
     CONTRASTS,
     biome_table,
@@ -131,10 +133,14 @@ from .teacher import (
     teacher_skill,
 )
 from .text import (
+    caption_note,
+    commands_table,
+    full_profile_status,
     hardware_label,
     no_headroom_message,
     no_results_message,
     no_teacher_message,
+    note,
     pct,
     profile_banner,
     profile_banner_text,
@@ -144,6 +150,7 @@ from .text import (
     teacher_command,
 )
 from .timings import (
+    arm64_errors,
     arm64_table,
     current_compressed_skill,
     ensure_timings,
@@ -173,20 +180,25 @@ __all__ = [
     "SIGN_CONVENTION",
     "SIZE",
     "TEACHER_MODELS",
+    "ClaimError",
+    "Results",
     "Table",
     "abstract",
     "adaptation_verdict",
     "aggregate",
     "alpha_sweep",
     "architecture_table",
+    "arm64_errors",
     "arm64_table",
     "arm_setting",
     "biome_table",
     "budget_check",
     "budget_findings",
     "bullets",
+    "caption_note",
     "chosen_method",
     "climatology_skill",
+    "commands_table",
     "contrasts",
     "control_findings",
     "controls",
@@ -204,6 +216,7 @@ __all__ = [
     "fmt",
     "fmt_diff",
     "fmt_dr2",
+    "full_profile_status",
     "grid_timings",
     "hardware_label",
     "headline",
@@ -227,6 +240,7 @@ __all__ = [
     "no_results_message",
     "no_teacher_message",
     "no_timings_message",
+    "note",
     "objective_text",
     "paired_comparison",
     "paired_difference",

@@ -94,7 +94,7 @@ def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
         "seeds and biomes, not years, so year-to-year variation is not covered, and the per-run "
         "files store biomes but not hemispheres, so the spatial blocks are biomes alone."),
         (f"**Teacher size.** At the `{profile}` profile the teacher has "
-         f"{fmt('params', teacher_params)} parameters, not the ~10⁸ of FourCastNet: the compression "
+         f"{fmt('params', teacher_params)} parameters, not the ~10⁸ of the thesis-scale teacher: the compression "
          "ratios and the teacher's skill relative to small models belong to this scale."
          if np.isfinite(teacher_params) else
          f"**Teacher size.** No teacher has been trained at the `{profile}` profile yet."),

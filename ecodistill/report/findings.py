@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .summary import fmt, fmt_diff, fmt_dr2
+from .text import Markdown, markdown  # noqa: F401  (re-exported: report.findings.markdown)
 
 #: Smallest teacher anomaly skill above climatology over which retained skill is a ratio worth printing.
 MIN_TEACHER_SKILL = 0.05
@@ -332,28 +333,3 @@ def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
 #: Keys of :func:`ecodistill.report.headline` whose values are Markdown (glued as such).
 MARKDOWN_KEYS = ("abstract", "profile_note", "findings_sizes", "findings_spread", "findings_controls",
                  "findings_budget", "finding_speed", "finding_teacher", "retained_finding", "limitations")
-
-
-class Markdown:
-    """Markdown that displays as both ``text/markdown`` (what ``{glue:md}`` pastes within a
-    chapter) and ``text/html`` (what ``{glue:}`` pastes into another page, which cannot take
-    Markdown); its plain text is the Markdown itself, so executed chapters stay comparable."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def _repr_markdown_(self) -> str:
-        return self.text
-
-    def _repr_html_(self) -> str:
-        from markdown_it import MarkdownIt
-
-        return f'<div class="ed-glued">{MarkdownIt("commonmark").render(self.text)}</div>'
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def markdown(text: str) -> Markdown:
-    """``text`` as a displayable :class:`Markdown` object (the book parses it as MyST)."""
-    return Markdown(text)

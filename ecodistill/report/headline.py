@@ -22,7 +22,8 @@ from .text import no_results_message, pct, provenance_text, target_check
 NUMBERS = ("compression_params", "compression_flops", "student_params", "student_mb",
            "teacher_params", "retained_skill", "retained_skill_scratch", "r2_ratio", "gap_closed",
            "rmse_distilled", "rmse_scratch", "rmse_teacher", "rmse_diff", "rmse_diff_low",
-           "rmse_diff_high", "p_value", "n_seeds")
+           "rmse_diff_high", "p_value", "n_seeds", "n_sizes", "n_helps", "n_hurts", "n_scratch_match",
+           "fewest_label_years")
 
 
 def selection_text(selection: dict | None) -> str:
@@ -94,6 +95,10 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                limitations=findings.bullets(caveats.limitations(
                    profile, cfg, record, teacher_params, budget=budget, sweep=alpha_sweep(frame, selection),
                    chosen_alpha=(selection or {}).get("alpha"), contrasts=contrasts_table)))
+    out.update(verdict_counts(numbers, contrasts_table))
+    fewest = out["fewest_label_years"]
+    out["fewest_label_text"] = (f"only {int(fewest)} labelled training year{'' if fewest == 1 else 's'}"
+                                if np.isfinite(fewest) else "the fewest labelled years")
     if table.empty or pairs.empty:
         return plain_texts(out)
     better, sure = int((pairs["diff"] < 0).sum()), int((pairs["ci_high"] < 0).sum())
@@ -136,6 +141,22 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
         provenance=provenance_text(profile, seeds, hardware))
     out["gap_closed_text"] = gap_text(pair, student)
     return plain_texts(out)
+
+
+def verdict_counts(numbers: pd.DataFrame, contrasts_table: pd.DataFrame) -> dict[str, float]:
+    """The counts the authored conclusions glue: student sizes compared (``n_sizes``), where
+    distillation helps or hurts (interval of ΔRMSE below / above zero), where a tuned scratch
+    student reaches the adapted teacher's anomaly R² (``n_scratch_match``), and the fewest
+    labelled years of the label-budget control (``fewest_label_years``); NaN when absent."""
+    sizes = numbers[numbers["student"] != "teacher"] if len(numbers) else numbers
+    teacher = numbers.loc[numbers["student"] == "teacher", "r2_anom_distilled"] if len(numbers) else []
+    years = contrasts_table["label_years"].dropna() if len(contrasts_table) else pd.Series(dtype=float)
+    return {"n_sizes": float(len(sizes)),
+            "n_helps": float((sizes["verdict"] == "helps").sum()) if len(sizes) else np.nan,
+            "n_hurts": float((sizes["verdict"] == "hurts").sum()) if len(sizes) else np.nan,
+            "n_scratch_match": float((sizes["r2_anom_scratch"] >= float(teacher.iloc[0])).sum())
+            if len(sizes) and len(teacher) else np.nan,
+            "fewest_label_years": float(years.min()) if len(years) else np.nan}
 
 
 def gap_text(pair: pd.Series, student: str) -> str:

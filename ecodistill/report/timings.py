@@ -93,7 +93,8 @@ def grid_timings(t_all: pd.DataFrame, grid: str = "720x1440") -> pd.DataFrame:
     columns = ["run_id", "model", "kind", "n_params", "flops_per_map", "runtime", "dtype",
                "threads", "median_ms", "p90_ms", "n"]
     out = t_all[t_all["grid"] == grid][columns].reset_index(drop=True)
-    out.attrs["missing"] = (f"no {grid} timings yet — run the {grid} command in Prerequisites")
+    out.attrs["missing"] = (f"no {grid} timings at this profile yet — the command is in the appendix "
+                            "(commands that make the results)")
     return out
 
 
@@ -124,11 +125,21 @@ def int8_effect(t: pd.DataFrame, threads: int = 1) -> pd.DataFrame:
 
 
 def int8_texts(eff: pd.DataFrame) -> tuple[str, str]:
-    """``(best, slower)`` from :func:`int8_effect`: the best int8 speed-up (``"n/a"`` without
-    int8 timings) and the (model, runtime, dtype) where int8 is slower than fp32."""
-    best = f"{eff['int8_speedup'].max():.2f}x" if len(eff) else "n/a"
-    slow = eff[eff["int8_speedup"] < 1][["model", "runtime", "dtype"]].itertuples(index=False)
-    return best, ", ".join(f"{m} ({r} {d})" for m, r, d in slow) or "none"
+    """``(best, slower)`` from :func:`int8_effect`: the best int8 speed-up with the model and
+    runtime that reach it (``"n/a"`` without int8 timings), and a count of where int8 is
+    slower than fp32, per runtime and int8 kind (the table lists every case)."""
+    if eff.empty:
+        return "n/a", "no model (no int8 timings)"
+    top = eff.loc[eff["int8_speedup"].idxmax()]
+    best = f"{top['int8_speedup']:.2f}× ({top['model']}, {top['runtime']} {top['dtype']})"
+    slow = eff[eff["int8_speedup"] < 1]
+    if slow.empty:
+        return best, "no model"
+    parts = [f"{runtime} {dtype} for {len(g[g['int8_speedup'] < 1])} of {len(g)} models"
+             for (runtime, dtype), g in eff.groupby(["runtime", "dtype"])
+             if (g["int8_speedup"] < 1).any()]
+    return best, (f"{len(slow)} of the {len(eff)} model, runtime and int8-kind combinations timed here: "
+                  + "; ".join(parts))
 
 
 def _final_r2(profile: str) -> pd.DataFrame:
@@ -364,10 +375,39 @@ def arm64_table(profile: str) -> pd.DataFrame:
     return out
 
 
+def short_error(message: str) -> str:
+    """The readable core of an onnxruntime error message: no exception class, temporary
+    path, node name or source location (``Could not find an implementation for
+    ConvInteger(10)``)."""
+    import re
+
+    text = str(message).strip()
+    text = re.sub(r"^.*?\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"Load model from \S+ failed:", "", text)
+    text = re.sub(r"^.*\) const ", "", text)  # a C++ source location before the message
+    text = re.sub(r" node with name '[^']*'", "", text)
+    text = re.sub(r"Node \(\w+\) ", "", text)
+    return text.strip(" .") or "unknown error"
+
+
+def arm64_errors(arm: pd.DataFrame) -> pd.DataFrame:
+    """Why the ARM64 variants that do not run fail: one row per distinct error (:func:`short_error`)
+    with the variants and models it stops and the emulated CPUs it was seen on. Columns:
+    ``variant, models, cpus, error``; no rows when every variant runs."""
+    failed = arm[~arm["runs"].astype(bool)] if len(arm) else arm
+    if failed.empty:
+        return pd.DataFrame(columns=["variant", "models", "cpus", "error"])
+    failed = failed.assign(reason=failed["error"].map(short_error))
+    out = failed.groupby(["variant", "reason"], sort=True).agg(
+        models=("model", lambda m: ", ".join(sorted(set(m)))), cpus=("cpu", lambda c: ", ".join(sorted(set(c)))))
+    return out.reset_index().rename(columns={"reason": "error"})[["variant", "models", "cpus", "error"]]
+
+
 def pi_timings() -> pd.DataFrame:
     """Measurements taken on a Raspberry Pi (``results/pi/timings.csv``), with the CPU."""
     columns = ["cpu", "model", "grid", "runtime", "dtype", "threads", "median_ms", "p90_ms", "n"]
     out = runs.read_timings("pi")[columns]
-    out.attrs["missing"] = ("no Raspberry Pi measurements yet (results/pi/): run the one-line "
-                            "command of ecodistill.deploy.bench on a Pi")
+    out.attrs["missing"] = ("No Raspberry Pi was attached to the machines that built this book, so no "
+                            "latency was measured on a Pi (results/pi/ is empty): every Pi latency in this "
+                            "chapter is the projection above, never a measurement.")
     return out
