@@ -32,7 +32,7 @@ def selection_text(selection: dict | None) -> str:
     if not selection:
         return "no validation selection recorded"
     lr = selection.get("lr_by_family", {})
-    rates = "; ".join(f"{family} {arms.get('distilled', float('nan')):g} / {arms.get('scratch', float('nan')):g}"
+    rates = "; ".join(f"{family} {arms.get('distilled', float('nan')):.3g} / {arms.get('scratch', float('nan')):.3g}"
                       for family, arms in lr.items())
     counts = selection.get("n_trials_each", {})
     trials = (f"{counts.get('distilled')} validation trials for the distilled arm and "

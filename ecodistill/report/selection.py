@@ -224,6 +224,11 @@ def _teacher_record(profile: str) -> dict | None:
         return None
 
 
+def _span(years: tuple[int, int]) -> str:
+    """``1995–2010``, or ``2013`` for a single year."""
+    return str(years[0]) if years[0] == years[1] else f"{years[0]}–{years[1]}"
+
+
 def _train_days(years: tuple[int, int]) -> int:
     return int(pd.date_range(f"{years[0]}-01-01", f"{years[1]}-12-31").size)
 
@@ -247,10 +252,9 @@ def training_table(profiles: tuple[str, ...] = ("smoke", "cpu", "full"),
         d, t = cfg.data, cfg.teacher
         days = _train_days(d.train_years)
         row = {"grid": f"{d.nlat} x {d.nlon}",
-               "training / validation / test years": (f"{d.train_years[0]}–{d.train_years[1]} / "
-                                                      f"{d.val_years[0]}–{d.val_years[1]} / "
-                                                      f"{d.test_years[0]}–{d.test_years[1]}"),
-               "extra unlabelled years": (f"{d.extra_years[0]}–{d.extra_years[1]}" if d.extra_years
+               "training / validation / test years": (f"{_span(d.train_years)} / {_span(d.val_years)} / "
+                                                      f"{_span(d.test_years)}"),
+               "extra unlabelled years": (_span(d.extra_years) if d.extra_years
                                           else "none"),
                "teacher (AFNO)": f"dim {t.embed_dim}, depth {t.depth}, patch {t.patch_size}"}
         for label, train in (("pre-training", cfg.pretrain), ("adaptation", cfg.adapt),

@@ -27,6 +27,31 @@ SUMMARY_COLUMNS = ["model", "parameters", "MFLOP per map", "anomaly R² scratch 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
+#: How code names read in a table header, an index or a cell (anything else: ``_`` → space).
+LABELS = {
+    "n_params": "parameters", "flops_per_map": "FLOPs per map", "GFLOP_per_map": "GFLOP per map",
+    "MB_moved_per_map": "MB moved per map", "MB_per_map": "MB moved per map", "bytes_per_map": "bytes per map",
+    "FFT_share": "FFT share of FLOPs", "fft_flops": "FFT FLOPs", "embed_dim": "embedding dimension",
+    "afno_blocks": "AFNO blocks", "mlp_ratio": "MLP ratio", "in_chans": "input channels",
+    "out_chans": "output channels", "weights_mb": "weights (MB)", "torch_fp32_ms": "PyTorch fp32 ms",
+    "ort_fp32_ms": "ONNX Runtime fp32 ms", "best_int8_ms": "best int8 ms", "best_int8": "best int8",
+    "projected_pi4_ms": "Pi 4 ms (projected)", "projected_pi5_ms": "Pi 5 ms (projected)",
+    "MB_torch-fp32": "MB on disk, fp32", "MB_onnx-int8-static": "MB on disk, int8", "test_r2": "test R²", "test_r2_anom": "test anomaly R²",
+    "test_r2_int8": "test R², int8", "int8_r2_loss_pct": "R² loss of int8 (%)", "r2_fp32": "R², fp32",
+    "r2": "R²", "r2_anom": "anomaly R²", "rmse": "RMSE", "r2_loss_pct": "R² loss (%)", "median_ms": "median ms",
+    "p90_ms": "p90 ms", "int8_speedup": "int8 speed-up", "fp32_ms": "fp32 ms", "n_seeds": "seeds",
+    "max_abs_diff_vs_x86": "max |diff| vs x86", "M_insns_per_map": "M instructions per map",
+    "dot_insns_per_map": "dot-product instructions per map", "rmse_latw": "RMSE (lat.-weighted)",
+    "rmse_anom": "anomaly RMSE", "int8ortdyn": "int8, ONNX Runtime dynamic",
+    "int8ortstatic": "int8, ONNX Runtime static", "int8torchdyn": "int8, PyTorch dynamic",
+    "pruned50kd": "pruned 50 %, distilled again", "fp16": "fp16 weights",
+}
+
+
+def label(name) -> str:
+    """A column, index or code name as a reader sees it (:data:`LABELS`)."""
+    return LABELS.get(str(name), str(name).replace("_", " "))
+
 
 def count(value: float) -> str:
     """A count for people: ``108 M``, ``2.44 M``, ``126 k``, ``2,401`` (3 significant digits
@@ -47,6 +72,8 @@ def human(value, floatfmt: str = "{:.4g}") -> str:
     None and NaN as ``–``, other numbers with ``floatfmt``, everything else as text."""
     if value is None:
         return "–"
+    if isinstance(value, str):
+        return LABELS.get(value, value)
     if isinstance(value, (tuple, list)):
         return ", ".join(human(v, floatfmt) for v in value) or "–"
     if isinstance(value, (bool, np.bool_)):
@@ -62,7 +89,10 @@ def human(value, floatfmt: str = "{:.4g}") -> str:
         if 0 < a < 1e-3:
             mantissa, exponent = f"{value:.2e}".split("e")
             return f"{float(mantissa):.2g} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}".replace("-", "−", 1)
-        return floatfmt.format(value).replace("-", "−")
+        text = floatfmt.format(value)
+        if "e+" in text:  # 1.49e+04: a thousand or more reads better in full
+            text = f"{value:,.0f}"
+        return text.replace("-", "−")
     return str(value)
 
 
@@ -193,7 +223,7 @@ class Table:
         cells = [[self._cell(v) for v in row] for row in self.frame.itertuples(index=False)]
         # long text wraps; numbers and short labels stay on one line
         wrap = [max(len(row[j]) for row in cells) > WRAP_CHARS for j in range(len(self.frame.columns))]
-        head = "".join(f"<th>{html.escape(str(c).replace('_', ' '))}</th>" for c in self.frame.columns)
+        head = "".join(f"<th>{html.escape(label(c))}</th>" for c in self.frame.columns)
         body = "".join("<tr>" + "".join(f'<td class="wrap">{v}</td>' if w else f"<td>{v}</td>"
                                         for v, w in zip(row, wrap)) + "</tr>" for row in cells)
         caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""

@@ -21,6 +21,7 @@ from ..deploy.pi import project
 from ..store import runs
 from ..utils import results_dir
 from .frames import read_current, wide
+from .summary import label
 
 
 def no_timings_message(profile: str) -> str:
@@ -110,7 +111,12 @@ def reference_speedups(t_all: pd.DataFrame, grid: str = "720x1440") -> pd.DataFr
         out.attrs["missing"] = "no speed-ups: no run timed fourcastnet or the teacher on this grid"
         return out
     same = rows[rows["run_id"] == timed["run_id"].iloc[-1]]  # ratios within one run
-    return speedups(same, int(same["threads"].min()), teacher=ref)
+    out = speedups(same, int(same["threads"].min()), teacher=ref)
+    out = out.rename(columns={"speedup_vs_teacher_fp32": f"speed-up vs {ref} fp32 (same runtime)",
+                              "speedup_vs_teacher_torch_fp32": f"speed-up vs {ref} PyTorch fp32"})
+    if set(out["runtime"]) <= {"torch"}:  # one runtime: the two ratios are the same numbers
+        out = out.drop(columns=f"speed-up vs {ref} fp32 (same runtime)")
+    return out
 
 
 def int8_effect(t: pd.DataFrame, threads: int = 1) -> pd.DataFrame:
@@ -143,17 +149,18 @@ def int8_texts(eff: pd.DataFrame) -> tuple[str, str]:
 
 
 def _final_r2(profile: str) -> pd.DataFrame:
-    """Test R² (global) of every NDVI run of the current protocol (:func:`read_current`):
-    ``run_id, student, tag, init, kind, teacher_role, r2``."""
+    """Test R² and anomaly R² (global) of every NDVI run of the current protocol
+    (:func:`read_current`): ``run_id, student, tag, init, kind, teacher_role, r2, r2_anom``."""
     w = wide(read_current(profile))
-    columns = ["run_id", "student", "tag", "init", "kind", "teacher_role", "r2"]
+    columns = ["run_id", "student", "tag", "init", "kind", "teacher_role", "r2", "r2_anom"]
     if "r2" not in w:
         return pd.DataFrame(columns=columns)
-    return w.assign(teacher_role=w.get("teacher_role", ""))[columns]
+    return w.assign(teacher_role=w.get("teacher_role", ""), r2_anom=w.get("r2_anom", np.nan))[columns]
 
 
-def trained_skill(profile: str, models: pd.DataFrame) -> pd.Series:
-    """Test R² (global, mean over seeds) of each benchmarked model's trained counterpart.
+def trained_skill(profile: str, models: pd.DataFrame, metric: str = "r2") -> pd.Series:
+    """Test ``metric`` (``r2`` or ``r2_anom``; global, mean over seeds) of each benchmarked
+    model's trained counterpart.
 
     A student row (``model`` = a student preset name) gets its reported distilled runs
     (tag ``final``); a pruned row (``<name>-pruned<p>``) gets the pruned + distillation
@@ -169,7 +176,7 @@ def trained_skill(profile: str, models: pd.DataFrame) -> pd.Series:
         hit = r[(r["student"] == name) & (r["tag"] == tag) & (r["init"] == "distilled")]
         if m["kind"] == "teacher":
             hit = teacher
-        out.append(float(hit["r2"].mean()) if m["kind"] in ("student", "teacher") and len(hit) else np.nan)
+        out.append(float(hit[metric].mean()) if m["kind"] in ("student", "teacher") and len(hit) else np.nan)
     return pd.Series(out, index=models.index, dtype=float)
 
 
@@ -197,7 +204,7 @@ def int8_skill(profile: str, models: pd.DataFrame) -> pd.DataFrame:
 
 TIMING_TABLE_COLUMNS = ["model", "kind", "family", "n_params", "GFLOP_per_map", "MB_moved_per_map",
                    "torch_fp32_ms", "ort_fp32_ms", "best_int8_ms", "best_int8", "projected_pi4_ms",
-                   "projected_pi5_ms", "test_r2", "test_r2_int8", "int8_r2_loss_pct"]
+                   "projected_pi5_ms", "test_r2", "test_r2_anom", "test_r2_int8", "int8_r2_loss_pct"]
 
 
 def timing_table(profile: str, t: pd.DataFrame, threads: int = 1) -> pd.DataFrame:
@@ -244,6 +251,7 @@ def timing_table(profile: str, t: pd.DataFrame, threads: int = 1) -> pd.DataFram
         weights = sizes.drop_duplicates("model").set_index("model")["weights"]
         table["weights"] = table["model"].map(weights)
     table["test_r2"] = trained_skill(profile, table)
+    table["test_r2_anom"] = trained_skill(profile, table, "r2_anom")
     table = table.join(int8_skill(profile, table))
     table.attrs["missing"] = no_timings_message(profile)
     return table
@@ -271,7 +279,7 @@ def _int8_skill_target(profile: str, name: str, eff: pd.DataFrame) -> dict:
 
     skill_rows = current_compressed_skill(profile)
     skill_rows = skill_rows[skill_rows["student"] == name]
-    row = {"target": "int8 >= 1.5x faster with <= 1 % loss of test R²", "model": name}
+    row = {"target": "int8 ≥ 1.5× faster with ≤ 1 % loss of test R²", "model": name}
     if skill_rows.empty:
         return {**row, "value": "no int8 skill result yet",
                 "met": "not yet available (run python -m ecodistill compressed-skill "
@@ -287,7 +295,7 @@ def _int8_skill_target(profile: str, name: str, eff: pd.DataFrame) -> dict:
                 "met": "not yet available"}
     ok = [c for c in cands if c[2] <= 1.0]
     v, sp, lo = max(ok or cands, key=lambda c: c[1])
-    return {**row, "model": f"{name} ({v})", "value": f"{sp:.2f}x, R² loss {lo:.2f} %",
+    return {**row, "model": f"{name} ({label(v)})", "value": f"{sp:.2f}×, R² loss {lo:.2f} %",
             "met": "met" if ok and sp >= 1.5 else "not met"}
 
 
@@ -304,7 +312,7 @@ def speed_targets(profile: str, table: pd.DataFrame, t: pd.DataFrame,
     Without timed students and teacher, the first target's row says what makes the timings.
     Columns: ``target, model, value, met``.
     """
-    speed_target = ">= 50x faster than the teacher (1 thread, PyTorch fp32)"
+    speed_target = "≥ 50× faster than the teacher (1 thread, PyTorch fp32)"
     students = table[(table["kind"] == "student")
                      & ~table["model"].astype(str).str.contains("-pruned")]
     teacher = table[table["kind"] == "teacher"]
@@ -317,7 +325,7 @@ def speed_targets(profile: str, table: pd.DataFrame, t: pd.DataFrame,
         rows.append({"target": speed_target,
                      "model": best["model"] + ("" if has_skill
                                                else " (fastest; skill not yet available)"),
-                     "value": f"{ratio:.1f}x", "met": ("met" if ratio >= 50 else "not met")
+                     "value": f"{ratio:.1f}×", "met": ("met" if ratio >= 50 else "not met")
                      + ("" if has_skill else " (speed only: no skill result yet)")})
     else:
         missing = table.attrs.get("missing", no_timings_message(profile))
@@ -327,13 +335,13 @@ def speed_targets(profile: str, table: pd.DataFrame, t: pd.DataFrame,
     eff = eff[eff["model"].isin(students["model"])]  # int8 on top of the distilled students
     if len(eff) and len(students) and len(teacher):
         name = best["model"]
-        for label, sub in ((f"int8 >= 1.5x faster than fp32 ({name})", eff[eff["model"] == name]),
-                           ("int8 >= 1.5x faster than fp32 (best of all students)", eff)):
+        for target, sub in ((f"int8 ≥ 1.5× faster than fp32 ({name})", eff[eff["model"] == name]),
+                            ("int8 ≥ 1.5× faster than fp32 (best of all students)", eff)):
             if len(sub):
                 b = sub.loc[sub["int8_speedup"].idxmax()]
-                rows.append({"target": label,
+                rows.append({"target": target,
                              "model": f"{b['model']} ({b['runtime']} {b['dtype']})",
-                             "value": f"{b['int8_speedup']:.2f}x",
+                             "value": f"{b['int8_speedup']:.2f}×",
                              "met": "met" if b["int8_speedup"] >= 1.5 else "not met"})
         rows.append(_int8_skill_target(profile, name, eff[eff["model"] == name]))
     out = pd.DataFrame(rows, columns=["target", "model", "value", "met"])
