@@ -397,7 +397,7 @@ def test_headline_and_abstract(tree):
     assert head["verdict_sizes"].startswith("distilled students have a lower mean test RMSE than "
                                             "scratch at 1 of 2 student sizes")
     assert "keeps 0.867" in head["retained_text"]
-    assert head["provenance"] == "profile cpu, hardware: cpu, 3 seeds (0, 1, 2)"
+    assert head["provenance"] == "profile cpu; hardware: cpu; 3 seeds (0, 1, 2)"
     abstract = head["abstract"]
     assert abstract.startswith("This build shows the reduced-scale `cpu` profile")
     assert "at 1 of 2 student sizes, raises it at 1" in abstract

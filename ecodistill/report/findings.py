@@ -216,8 +216,8 @@ def speed_finding(numbers: pd.DataFrame) -> str:
 
 
 def _range(values: pd.Series, fmt_spec: str = "+.3f") -> str:
-    """``+0.009 to +0.010``, or one value when the range is a single number."""
-    low, high = f"{values.min():{fmt_spec}}", f"{values.max():{fmt_spec}}"
+    """``+0.009 to +0.010`` (true minus signs), or one value when the range is a single number."""
+    low, high = (f"{v:{fmt_spec}}".replace("-", "−") for v in (values.min(), values.max()))
     return low if low == high else f"{low} to {high}"
 
 
@@ -235,10 +235,11 @@ def fluxnet_findings(pairs: pd.DataFrame, unlabeled: pd.DataFrame, level: float 
     if pairs is None or pairs.empty:
         return ["No FLUXNET results for this profile yet."]
     for target, group in pairs.groupby("target"):
-        parts, quiet = [], []
+        parts, quiet, changes = [], [], []
         for arm, g in group.groupby("arm"):
             better = int(((g["mean_diff"] > 0) & (g["p_value"] < level)).sum())
             worse = int(((g["mean_diff"] < 0) & (g["p_value"] < level)).sum())
+            changes.append(f"{arm} {_range(g['mean_diff'])}")
             if better or worse:
                 parts.append(f"{arm} beats scratch {_sizes(better, len(g))} and trails it {_sizes(worse, len(g))}")
             else:
@@ -247,6 +248,7 @@ def fluxnet_findings(pairs: pd.DataFrame, unlabeled: pd.DataFrame, level: float 
             n = int(group.groupby("arm").size().max())
             parts.insert(0, f"{' and '.join(quiet)} differ{'s' if len(quiet) == 1 else ''} from scratch at none of "
                             f"the {n} student sizes (Wilcoxon p < {level} on test R²)")
+        parts[0] += f", with mean test-R² changes (distilled − scratch) of {' and '.join(changes)}"
         line = f"{target.upper()}: " + "; ".join(parts)
         mine = unlabeled[unlabeled["target"] == target] if len(unlabeled) else unlabeled
         if len(mine):

@@ -54,9 +54,11 @@ def label(name) -> str:
 
 
 def count(value: float) -> str:
-    """A count for people: ``108 M``, ``2.44 M``, ``126 k``, ``2,401`` (3 significant digits
-    from ten thousand on)."""
+    """A count for people: ``1.99 T``, ``108 M``, ``2.44 M``, ``126 k``, ``2,401`` (3
+    significant digits from ten thousand on)."""
     a = abs(value)
+    if a >= 1e12:
+        return f"{value / 1e12:.3g} T"
     if a >= 1e9:
         return f"{value / 1e9:.3g} G"
     if a >= 1e6:

@@ -48,8 +48,9 @@ def hardware_label(profile: str) -> str:
     if not path.is_file():
         return "hardware not recorded (no teacher record)"
     record = json.loads(path.read_text())
-    host = record.get("host") or record.get("cpu") or ""
-    return f"{record.get('device', 'unknown device')}{f' ({host})' if host else ''}"
+    host = str(record.get("host") or record.get("cpu") or "")
+    host = host.replace(" (", ", ").replace(")", "")  # one level of brackets in the sentences quoting it
+    return f"{record.get('device', 'unknown device')}{f': {host}' if host else ''}"
 
 
 def seeds_text(seeds: list[int]) -> str:
@@ -60,10 +61,10 @@ def seeds_text(seeds: list[int]) -> str:
 
 
 def provenance_text(profile: str, seeds, hardware: str | None = None) -> str:
-    """``profile <p>, hardware: <where>, <n> seeds (...)`` for a chapter's numbers
+    """``profile <p>; hardware: <where>; <n> seeds (...)`` for a chapter's numbers
     (``hardware`` defaults to :func:`hardware_label`)."""
     seeds = sorted(int(seed) for seed in seeds)
-    return f"profile {profile}, hardware: {hardware or hardware_label(profile)}, {seeds_text(seeds)}"
+    return f"profile {profile}; hardware: {hardware or hardware_label(profile)}; {seeds_text(seeds)}"
 
 
 def pct(share: float) -> str:
