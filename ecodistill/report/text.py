@@ -155,8 +155,8 @@ def commands_table(profile: str) -> pd.DataFrame:
 
 
 def caption_note(profile: str, seeds) -> str:
-    """The end of a figure caption: ``profile cpu, 5 seeds (0, 1, 2, 3, 4)``."""
-    return f"profile {profile}, {seeds_text(sorted(int(s) for s in seeds))}"
+    """The end of a figure caption: ``Profile cpu; 5 seeds (0, 1, 2, 3, 4)``."""
+    return f"Profile {profile}; {seeds_text(sorted(int(s) for s in seeds))}"
 
 
 def full_profile_status() -> str:
