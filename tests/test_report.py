@@ -535,3 +535,13 @@ def test_identical_contrast_sides_are_named_not_scored():
     # a difference that merely rounds to zero is still scored
     (line,) = report.findings.control_findings(contrasts.assign(identical=False), "afno_s")
     assert "identical runs" not in line and "×10⁻³" in line
+
+
+def test_limitations_state_how_many_seeds_and_the_wilcoxon_floor(tree):
+    """Honest about seeds: 3 pairs are fewer than the design's 10, and p cannot go below 0.25."""
+    frame, selection, _ = tree
+    lines = report.caveats.limitations("cpu", get_profile("cpu"), None, 2e6,
+                                       contrasts=report.contrasts(frame, selection, n_boot=100))
+    seeds = next(line for line in lines if line.startswith("**Seeds.**"))
+    assert "pairs 3 student seeds, fewer than the 10" in seeds and "cannot give p below 0.2500" in seeds
+    assert report.caveats.seeds_text_for(None) == ""

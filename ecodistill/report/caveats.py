@@ -68,6 +68,25 @@ def teacher_tuning_text(cfg, record: dict | None) -> str:
             "of the adaptation's rate and length is the fair next run.")
 
 
+#: Seeds the design asks for where a verdict hinges on a comparison (../shared/DESIGN.md).
+SEEDS_FOR_A_VERDICT = 10
+
+
+def seeds_text_for(contrasts: pd.DataFrame | None) -> str:
+    """How many seeds the comparisons pair, against the design's minimum where a verdict
+    hinges, and the smallest p the Wilcoxon test can reach with them; empty without pairs."""
+    from ..stats import wilcoxon_min_p
+
+    if contrasts is None or contrasts.empty or "n_pairs" not in contrasts:
+        return ""
+    n = int(contrasts["n_pairs"].max())
+    short = (f"fewer than the {SEEDS_FOR_A_VERDICT} the design asks for where a verdict hinges on a "
+             "comparison, so a size-level verdict here is a lead to re-run with more seeds, not a settled "
+             "result" if n < SEEDS_FOR_A_VERDICT else "as many as the design asks for")
+    return (f"**Seeds.** Every comparison pairs {n} student seeds, {short}. With {n} pairs the exact two-sided "
+            f"Wilcoxon test cannot give p below {wilcoxon_min_p(n):.4f}, so the verdicts rest on the intervals.")
+
+
 def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
                 pi_measured: bool = False, budget: pd.DataFrame | None = None,
                 sweep: pd.DataFrame | None = None, chosen_alpha: float | None = None,
@@ -111,6 +130,9 @@ def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
     tuning, selection_order = teacher_tuning_text(cfg, record), sweep_text(sweep, chosen_alpha)
     if tuning:
         out.insert(4, tuning)
+    seeds = seeds_text_for(contrasts)
+    if seeds:
+        out.insert(4, seeds)
     if selection_order:
         out.insert(-1, selection_order)
     if is_smoke(profile):
