@@ -2,12 +2,16 @@
 
 Every reading notebook turns the tidy rows of :mod:`ecodistill.store.runs` into claims through
 these few functions, so "mean +- std over N runs", "p from a Wilcoxon signed-rank test over
-N seed x fold pairs" and "95% bootstrap interval over seeds x blocks" mean the same thing in
-every chapter. Explained in book/generated/06_fluxnet.ipynb (first used there).
+N seed x fold pairs" and "95% interval of a cluster bootstrap over seeds x spatial blocks"
+mean the same thing in every chapter. :func:`cluster_bootstrap` resamples whole seeds and
+whole spatial blocks (biomes, weighted by their share of the land cells: :func:`block_weights`)
+and is what chapter 4 uses; :func:`wilcoxon_min_p` says how small a p the number of pairs
+allows at all. Explained in book/generated/04_results.ipynb ("The protocol") and
+book/generated/06_fluxnet.ipynb.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -124,3 +128,106 @@ def bootstrap_ci(values_by_seed_and_block: np.ndarray, n_boot: int = 2000, seed:
     low, high = np.nanpercentile(reps, [tail, 100 - tail])
     return {"estimate": float(stat(values)), "low": float(low), "high": float(high),
             "n_seeds": n_s, "n_blocks": n_b}
+
+
+def wilcoxon_min_p(n_pairs: int) -> float:
+    """The smallest two-sided p the exact Wilcoxon signed-rank test can give with ``n_pairs``
+    non-zero paired differences: every pair on one side, ``2 / 2**n`` (capped at 1).
+
+    With 5 seeds it is 0.0625: no 5-seed comparison can reach p < 0.05, however large the
+    effect, so the intervals carry the evidence and "not significant" is no verdict.
+    """
+    if n_pairs < 1:
+        return float("nan")
+    return min(1.0, 2.0 / 2.0**n_pairs)
+
+
+def block_weights(totals: np.ndarray, parts: np.ndarray, tol: float = 1e-3) -> np.ndarray | None:
+    """Each block's share of a pooled mean, recovered from runs that report both.
+
+    A run's global mean squared error is the cell-weighted mean of its per-block ones, with
+    weights (the blocks' shares of the evaluated cells) that are the same for every run on one
+    mask. Solving ``totals ≈ parts @ w`` by non-negative least squares over many runs gives
+    ``w``; None when the blocks do not partition the total (relative residual above ``tol``),
+    or there are fewer runs than blocks.
+
+    Args:
+        totals: ``(n_runs,)`` global values (e.g. MSE).
+        parts: ``(n_runs, n_blocks)`` the same runs' per-block values.
+    """
+    from scipy.optimize import nnls
+
+    totals, parts = np.asarray(totals, float), np.asarray(parts, float)
+    ok = np.isfinite(totals) & np.isfinite(parts).all(axis=1)
+    totals, parts = totals[ok], parts[ok]
+    if parts.ndim != 2 or len(totals) < parts.shape[1] or not len(totals):
+        return None
+    w, _ = nnls(parts, totals)
+    rel = np.abs(parts @ w - totals).max() / max(np.abs(totals).mean(), 1e-300)
+    return w if rel <= tol and w.sum() > 0 else None
+
+
+def cluster_bootstrap(tables: Mapping[str, np.ndarray], stat: Callable[[dict[str, np.ndarray]], np.ndarray],
+                      n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, float]:
+    """Percentile interval of ``stat`` under a two-way cluster bootstrap: each replicate draws
+    whole seeds and whole spatial blocks (e.g. biomes) with replacement, independently.
+
+    Neither seeds nor blocks are independent units inside themselves (pixels of one biome share
+    its weather, months of one year share its anomalies), so they are resampled whole; what
+    varies between replicates is which seeds and which blocks enter the statistic.
+
+    Args:
+        tables: named arrays, ``(n_seeds, n_blocks)`` per-seed, per-block values, or
+            ``(n_blocks,)`` per-block constants (weights, variances); all with the same blocks.
+        stat: a vectorised statistic: given the arrays of a batch of replicates,
+            ``(n, n_seeds, n_blocks)`` and ``(n, n_blocks)``, it returns ``(n,)`` values.
+        n_boot: replicates; seed: generator seed (same seed -> same interval); level: coverage.
+
+    Returns:
+        ``estimate`` (``stat`` of the full tables), ``low``, ``high``, ``n_seeds``, ``n_blocks``.
+
+    Raises:
+        ValueError: for tables of different shapes, an empty table, or a level outside (0, 1).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"cluster_bootstrap: level={level} outside (0, 1)")
+    arrays = {k: np.asarray(v, float) for k, v in tables.items()}
+    cubes = [v for v in arrays.values() if v.ndim == 2]
+    if not cubes or any(v.shape != cubes[0].shape for v in cubes) or not cubes[0].size:
+        raise ValueError("cluster_bootstrap: need non-empty (n_seeds, n_blocks) tables of one shape, got "
+                         f"{ {k: v.shape for k, v in arrays.items()} }")
+    n_s, n_b = cubes[0].shape
+    if any(v.ndim != 1 or len(v) != n_b for v in arrays.values() if v.ndim != 2):
+        raise ValueError(f"cluster_bootstrap: per-block arrays must have {n_b} values")
+
+    def pick(rows: np.ndarray, cols: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v[rows[:, :, None], cols[:, None, :]] if v.ndim == 2 else v[cols] for k, v in arrays.items()}
+
+    rng = np.random.default_rng(seed)
+    estimate = float(stat(pick(np.arange(n_s)[None], np.arange(n_b)[None]))[0])
+    reps = stat(pick(rng.integers(0, n_s, (n_boot, n_s)), rng.integers(0, n_b, (n_boot, n_b))))
+    tail = (1 - level) / 2 * 100
+    low, high = np.nanpercentile(reps, [tail, 100 - tail])
+    return {"estimate": estimate, "low": float(low), "high": float(high), "n_seeds": n_s, "n_blocks": n_b}
+
+
+def pooled_rmse_diff(t: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Statistic for :func:`cluster_bootstrap`: seed-mean of ``RMSE(arm) − RMSE(base)``, each
+    RMSE pooled over the drawn blocks with their weights: ``sqrt(Σ w·mse / Σ w)``. Tables:
+    ``base``, ``arm`` (per-block MSE) and ``w`` (block weights)."""
+    w = t["w"][:, None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a draw of weightless blocks: NaN, skipped
+        pooled = {k: np.sqrt((t[k] * w).sum(-1) / w.sum(-1)) for k in ("base", "arm")}
+    return (pooled["arm"] - pooled["base"]).mean(-1)
+
+
+def pooled_r2_diff(t: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Statistic for :func:`cluster_bootstrap`: seed-mean of ``R²(arm) − R²(base)``, with
+    ``R² = 1 − Σ w·mse / Σ w·var`` over the drawn blocks. Tables: ``base``, ``arm`` (per-block
+    MSE), ``w`` (block weights) and ``var`` (per-block target variance, scaled so that the full
+    set of blocks gives the global variance)."""
+    w = t["w"][:, None, :]
+    var = (t["var"][:, None, :] * w).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a draw of weightless blocks: NaN, skipped
+        r2 = {k: 1 - (t[k] * w).sum(-1) / var for k in ("base", "arm")}
+    return (r2["arm"] - r2["base"]).mean(-1)

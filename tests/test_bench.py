@@ -138,10 +138,10 @@ def test_chapter_table_and_targets_pair_latency_with_trained_and_int8_skill(tmp_
     assert math.isnan(table.loc["teacher", "test_r2"])
     assert table.loc["afno_xs", "int8_r2_loss_pct"] == pytest.approx(0.5)
     goals = report.speed_targets("smoke", table.reset_index(), t).set_index("target")
-    assert goals.loc[">= 50x faster than the teacher (1 thread, PyTorch fp32)", "value"] == "60.0x"
-    joint = goals.loc["int8 >= 1.5x faster with <= 1 % loss of test R²"]
-    assert joint["met"] == "met" and joint["value"] == "2.00x, R² loss 0.50 %"
+    assert goals.loc["≥ 50× faster than the teacher (1 thread, PyTorch fp32)", "value"] == "60.0×"
+    joint = goals.loc["int8 ≥ 1.5× faster with ≤ 1 % loss of test R²"]
+    assert joint["met"] == "met" and joint["value"] == "2.00×, R² loss 0.50 %"
     _student_run("smoke", "kd-mse-offline-afno_xs_from_teacher-int8ortstatic-3333333333", 0.70, 1000,
                  "kd-mse-offline+int8ortstatic", {"source_run_id": src})  # now int8 costs 12.5 % of R²
     goals = report.speed_targets("smoke", report.timing_table("smoke", t), t).set_index("target")
-    assert goals.loc["int8 >= 1.5x faster with <= 1 % loss of test R²", "met"] == "not met"
+    assert goals.loc["int8 ≥ 1.5× faster with ≤ 1 % loss of test R²", "met"] == "not met"

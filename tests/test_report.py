@@ -45,7 +45,9 @@ BUDGETS = {1: (0.20, 0.15, 0.17), 3: (0.15, 0.12, 0.13)}
 
 def _write(profile, name, meta, metrics, split="test", months=True, biomes=True, seed=-1,
            dataset="abc", train=None):
-    """One run: global metrics (+ 12 months offset from the global RMSE, + biomes)."""
+    """One run: global metrics (+ 12 months offset from the global RMSE, + biomes: each biome's
+    RMSE equals the global one, so a biome-block bootstrap of a difference that is the same in
+    every seed is that difference; the anomaly R² is offset per biome)."""
     config = {"name": name, "seed": seed, "metrics": metrics,
               **{k: str(v) for k, v in meta.items()}, **({"train": train} if train else {})}
     run_id = runs.make_run_id(name, config)
@@ -55,6 +57,8 @@ def _write(profile, name, meta, metrics, split="test", months=True, biomes=True,
     if biomes and "r2_anom" in metrics:
         rows += [(split, f"biome:{b}", "r2_anom", metrics["r2_anom"] + d)
                  for b, d in BIOMES.items()]
+        rows += [(split, "global", "rmse_anom", metrics["rmse"])]
+        rows += [(split, f"biome:{b}", m, metrics["rmse"]) for b in BIOMES for m in ("rmse", "rmse_anom")]
     base = {"run_id": run_id, "dataset_hash": dataset, "target": "ndvi", "seed": seed, **meta}
     runs.write_run(profile, runs.make_rows(base, rows), config)
     return run_id
@@ -225,7 +229,7 @@ def test_headroom_sizes_are_read_at_their_searched_learning_rate(tree):
     assert small.loc[10_000, "n_seeds"] == 2 and small.loc[10_000, "r2_anom_mean"] == pytest.approx(0.15)
     assert len(small) == 2  # the x8 final of the superseded search is not a third row
     shown = report.headroom_shown(table)
-    assert shown.iloc[0].tolist()[:2] == ["AFNO from scratch", "10,000"]
+    assert shown.iloc[0].tolist()[:2] == ["AFNO from scratch", "10 k"]  # counts for people
     assert shown.iloc[0]["anomaly R² (mean ± std)"] == "0.150 ± 0.071"
 
 
@@ -278,14 +282,16 @@ def test_paired_comparison(tree):
     assert report.chosen_method(frame, selection) == ("kd-bounded-offline", 0.5)
     p = report.paired_comparison(frame, selection).set_index("student")
     a, m = p.loc["afno_s"], p.loc["mlp_s"]
-    assert a.n_pairs == 3 and a.wins == 3 and a["diff"] == pytest.approx(0.03)
-    assert a.p_value == pytest.approx(0.25)  # exact two-sided Wilcoxon, 3 of 3 positive: 2 / 2**3
+    # the sign convention: distilled − scratch, negative where distillation lowers the error
+    assert a.n_pairs == 3 and a.wins == 3 and a["diff"] == pytest.approx(-0.03)
+    assert a.p_value == pytest.approx(0.25)  # exact two-sided Wilcoxon, 3 of 3 one way: 2 / 2**3
     assert a.gap_closed == pytest.approx(0.5) and a.gap_reason == ""
-    # every month differs by the same 0.03 in every seed, so any resample gives 0.03
-    assert a.ci_low == pytest.approx(0.03) and a.ci_high == pytest.approx(0.03)
+    # every biome differs by the same 0.03 in every seed, so any resample of seeds x biomes gives it
+    assert a.ci_low == pytest.approx(-0.03) and a.ci_high == pytest.approx(-0.03)
+    assert a.n_blocks == 2 and a.d_r2_anom == pytest.approx(0.20) and a.d_r2_anom_low > 0
     assert a.r2_anom_scratch == pytest.approx(0.32) and a.r2_anom_distilled == pytest.approx(0.52)
     assert a.std_scratch == pytest.approx(0.01) and a.std_distilled == pytest.approx(0.01)
-    assert m["diff"] == pytest.approx(-0.005) and m.wins == 0 and m.ci_high < 0
+    assert m["diff"] == pytest.approx(0.005) and m.wins == 0 and m.ci_low > 0
     assert np.isnan(m.gap_closed) and "not resolvable" in m.gap_reason
     assert a.rmse_teacher == pytest.approx(0.05)
 
@@ -313,11 +319,11 @@ def test_selection_tables(tree):
     assert budget[["arm", "epochs"]].values.tolist() == [["scratch", 6], ["scratch", 12], ["scratch", 24],
                                                         ["distilled", 6], ["distilled", 12]]
     assert budget["change_pct"].tolist() == pytest.approx([np.nan, -2.5, -5.0, np.nan, -1.0], nan_ok=True)
-    text = report.findings.plateau_text(budget)  # the last doubling of each arm
+    text = report.caveats.plateau_text(budget)  # the last doubling of each arm
     assert "scratch -5.0 % (12 → 24 epochs); distilled -1.0 % (6 → 12 epochs)" in text
     assert "not plateaued" in text
     assert "huber loss" in report.selection_text(selection)
-    assert "afno x2 / x0.5" in report.selection_text(selection)
+    assert "afno 2 / 0.5" in report.selection_text(selection)
 
 
 def test_controls_and_contrasts(tree):
@@ -331,9 +337,9 @@ def test_controls_and_contrasts(tree):
     assert c.loc["all label years: scratch", "rmse_mean"] == pytest.approx(0.11)
     assert c.loc["distilled at twice the epochs", "rmse_mean"] == pytest.approx(LONG["distilled"])
     lines = report.findings.control_findings(report.contrasts(frame, selection), "afno_s")
-    budgets = report.findings.limitations("cpu", get_profile("cpu"), None, 2e6,
+    budgets = report.caveats.limitations("cpu", get_profile("cpu"), None, 2e6,
                                           contrasts=report.contrasts(frame, selection))
-    assert any("With both arms trained for twice the epochs (3 seeds, test year), distillation raises" in line
+    assert any("With both arms trained for twice the epochs over 3 seeds, distillation raises" in line
                for line in budgets)
     assert any(line.startswith("At `afno_s`, with both arms trained for twice the epochs, distillation raises")
                for line in lines)
@@ -346,9 +352,10 @@ def test_controls_and_contrasts(tree):
                 "distilled vs scratch, twice the epochs": LONG["scratch"] - LONG["distilled"],
                 "scratch: twice the epochs": 0.11 - LONG["scratch"],
                 "distilled: twice the epochs": 0.08 - LONG["distilled"]}
-    assert k["diff"].to_dict() == pytest.approx(expected)
-    twin = k.loc["distilled vs teacher-free twin"]  # per-seed differences 0.03, 0.02, 0.01
-    assert (twin.ci_low, twin.ci_high) == pytest.approx((0.01, 0.03))
+    # arm − base: the negative of each base − arm above
+    assert k["diff"].to_dict() == pytest.approx({name: -v for name, v in expected.items()})
+    twin = k.loc["distilled vs teacher-free twin"]  # per-seed differences −0.03, −0.02, −0.01
+    assert (twin.ci_low, twin.ci_high) == pytest.approx((-0.03, -0.01))
     assert k.loc["1 label year: all-label teacher", "label_years"] == 1
     assert k["question"].str.endswith("?").all()
     assert not k["identical"].any()
@@ -365,16 +372,17 @@ def test_summary_table_and_findings(tree):
     assert numbers.loc["afno_s", "verdict"] == "helps" and numbers.loc["mlp_s", "verdict"] == "hurts"
     assert numbers.loc["mlp_s", "speedup"] == pytest.approx(100)
     s = report.summary_table(table, pairs, TIMING).set_index("model")
-    assert s.loc["afno_s", "ΔRMSE ×10⁻³ [95% CI]"] == "30.00\n[30.00, 30.00]"
+    assert s.loc["afno_s", "ΔRMSE ×10⁻³ [95% CI]"] == "−30.00\n[−30.00, −30.00]"
     assert s.loc["afno_s", "anomaly R² scratch → distilled"] == "0.320 → 0.520"
+    assert s.loc["afno_s", "ΔR² anomalies [95% CI]"].startswith("+0.200\n[+")
     assert s.loc["afno_s", "speed-up"] == "10.0×" and s.loc["teacher", "speed-up"] == "1.0×"
-    assert s.loc["teacher", "R² scratch → distilled"] == "0.900"
+    assert s.loc["teacher", "anomaly R² scratch → distilled"] == "0.600"
     assert ["model", *s.columns] == report.summary.SUMMARY_COLUMNS
     html = report.show_table(s.reset_index(), main=True)._repr_html_()
-    assert html.startswith('<table class="ed-table ed-main">') and "30.00<br>[30.00, 30.00]" in html
+    assert html.startswith('<table class="ed-table ed-main">') and "−30.00<br>[−30.00, −30.00]" in html
     sizes = report.size_findings(report.summary_numbers(table, pairs, TIMING))
-    assert "lowers the test RMSE by 30.00 [30.00, 30.00] ×10⁻³" in sizes[0]
-    assert "raises the test RMSE by 5.00 [5.00, 5.00] ×10⁻³" in sizes[1]
+    assert "lowers the test RMSE: ΔRMSE = −30.00 [−30.00, −30.00] ×10⁻³, an interval below zero" in sizes[0]
+    assert "raises the test RMSE: ΔRMSE = +5.00 [+5.00, +5.00] ×10⁻³, an interval above zero" in sizes[1]
 
 
 def test_headline_and_abstract(tree):
@@ -385,22 +393,25 @@ def test_headline_and_abstract(tree):
                                                              "teacher.json").read_text()))
     assert head["compression_params"] == pytest.approx(100) and head["student_params"] == 24_000
     assert head["gap_closed"] == pytest.approx(0.5) and "closes 50% of" in head["gap_closed_text"]
-    assert head["rmse_diff"] == pytest.approx(0.03) and head["n_seeds"] == 3
+    assert head["rmse_diff"] == pytest.approx(-0.03) and head["n_seeds"] == 3
     assert head["verdict_sizes"].startswith("distilled students have a lower mean test RMSE than "
                                             "scratch at 1 of 2 student sizes")
     assert "keeps 0.867" in head["retained_text"]
-    assert head["provenance"] == "profile cpu, hardware: cpu, 3 seeds (0, 1, 2)"
+    assert head["provenance"] == "profile cpu; hardware: cpu; 3 seeds (0, 1, 2)"
     abstract = head["abstract"]
     assert abstract.startswith("This build shows the reduced-scale `cpu` profile")
     assert "at 1 of 2 student sizes, raises it at 1" in abstract
     assert "the teacher-free twin" not in abstract and "teacher-free twin" in abstract
-    assert "With both arms trained for twice the epochs (3 seeds, test year), distillation raises" in abstract
+    assert "With both arms trained for twice the epochs over 3 seeds, distillation raises" in abstract
+    assert "`" not in head["retained_text"] + head["gap_closed_text"]  # glued as plain text
     # every decimal number of the abstract is printed in the summary or the contrasts table
     shown = report.contrasts(frame, selection)
     tables = report.summary_table(report.student_table(frame), report.paired_comparison(frame, selection),
                                   TIMING).to_string() + " ".join(
         report.fmt_diff(d, lo, hi) for d, lo, hi in zip(shown["diff"], shown["ci_low"], shown["ci_high"]))
-    for number in re.findall(r"-?\d+\.\d+", abstract):
+    tables += " ".join(report.fmt_dr2(d, lo, hi) for d, lo, hi in
+                       zip(shown["d_r2_anom"], shown["d_r2_anom_low"], shown["d_r2_anom_high"]))
+    for number in re.findall(r"[−+]?\d+\.\d+", abstract):
         assert number in tables, number
     assert "**One teacher seed.**" in head["limitations"] and "one test year (2013)" in head["limitations"]
     assert all(isinstance(v, (float, str)) for v in head.values())  # plain types glue cleanly
@@ -475,21 +486,21 @@ def test_teacher_finding_says_whether_there_is_skill_to_distil():
 def test_limitations_state_whether_training_had_plateaued():
     budget = pd.DataFrame({"arm": ["scratch", "scratch", "distilled", "distilled"], "epochs": [6, 12, 6, 12],
                            "change_pct": [np.nan, -10.75, np.nan, -3.98]})
-    text = report.findings.plateau_text(budget)
+    text = report.caveats.plateau_text(budget)
     assert "scratch -10.8 % (6 → 12 epochs); distilled -4.0 % (6 → 12 epochs)" in text and "not plateaued" in text
-    assert "had plateaued" in report.findings.plateau_text(budget.assign(change_pct=[np.nan, -1.0, np.nan, 0.5]))
-    assert report.findings.plateau_text(budget.iloc[0:0]) == ""
-    lines = report.findings.limitations("cpu", get_profile("cpu"), None, 2e6, budget=budget)
+    assert "had plateaued" in report.caveats.plateau_text(budget.assign(change_pct=[np.nan, -1.0, np.nan, 0.5]))
+    assert report.caveats.plateau_text(budget.iloc[0:0]) == ""
+    lines = report.caveats.limitations("cpu", get_profile("cpu"), None, 2e6, budget=budget)
     assert any("**Training budgets.**" in line and "not plateaued" in line for line in lines)
 
 
 def test_limitations_say_when_the_sweep_prefers_another_alpha():
     sweep = pd.DataFrame({"init": ["distilled"] * 3 + ["scratch"], "alpha": [0.25, 0.75, 1.0, np.nan],
                           "val_rmse": [0.0328, 0.0334, 0.0339, 0.0320]})
-    text = report.findings.sweep_text(sweep, 0.75)
+    text = report.caveats.sweep_text(sweep, 0.75)
     assert "prefers alpha = 0.25" in text and "1.8 % lower than the chosen alpha = 0.75" in text
-    assert report.findings.sweep_text(sweep, 0.25) == ""  # the choice is still the best
-    lines = report.findings.limitations("cpu", get_profile("cpu"), None, 2e6, sweep=sweep, chosen_alpha=0.75)
+    assert report.caveats.sweep_text(sweep, 0.25) == ""  # the choice is still the best
+    lines = report.caveats.limitations("cpu", get_profile("cpu"), None, 2e6, sweep=sweep, chosen_alpha=0.75)
     assert lines[-2].startswith("**Coordinate-wise selection.**") and lines[-1].startswith("**Raspberry Pi")
 
 
@@ -508,11 +519,11 @@ def test_a_stronger_scratch_teacher_is_named(tree):
 def test_limitations_say_how_each_teacher_was_tuned():
     record = {"scratch_lr": {"best": 16.0, "interior": True, "scores": dict.fromkeys(["1", "2", "4", "8", "16", "32"], 1.0)},
               "scratch_long_run_id": "teacher-afno_scratch-0123456789"}
-    text = report.findings.teacher_tuning_text(get_profile("cpu"), record)
+    text = report.caveats.teacher_tuning_text(get_profile("cpu"), record)
     assert "(6 rates, best x16 of the adaptation rate, inside the grid) and it was also trained" in text
     assert "at the profile's rate (0.0005) for 6 epochs of 150 steps, without a search" in text
-    assert report.findings.teacher_tuning_text(get_profile("cpu"), {}) == ""
-    lines = report.findings.limitations("cpu", get_profile("cpu"), record, 2e6)
+    assert report.caveats.teacher_tuning_text(get_profile("cpu"), {}) == ""
+    lines = report.caveats.limitations("cpu", get_profile("cpu"), record, 2e6)
     assert sum(line.startswith("**Teacher tuning.**") for line in lines) == 1
 
 
@@ -524,3 +535,13 @@ def test_identical_contrast_sides_are_named_not_scored():
     # a difference that merely rounds to zero is still scored
     (line,) = report.findings.control_findings(contrasts.assign(identical=False), "afno_s")
     assert "identical runs" not in line and "×10⁻³" in line
+
+
+def test_limitations_state_how_many_seeds_and_the_wilcoxon_floor(tree):
+    """Honest about seeds: 3 pairs are fewer than the design's 10, and p cannot go below 0.25."""
+    frame, selection, _ = tree
+    lines = report.caveats.limitations("cpu", get_profile("cpu"), None, 2e6,
+                                       contrasts=report.contrasts(frame, selection, n_boot=100))
+    seeds = next(line for line in lines if line.startswith("**Seeds.**"))
+    assert "pairs 3 student seeds, fewer than the 10" in seeds and "cannot give p below 0.2500" in seeds
+    assert report.caveats.seeds_text_for(None) == ""

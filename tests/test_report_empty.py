@@ -50,7 +50,7 @@ BUILDERS = {
     "grid_timings": (lambda frame: report.grid_timings(_timings()), "720x1440"),
     "reference_speedups": (lambda frame: report.reference_speedups(_timings()), "fourcastnet"),
     "arm64_table": (lambda frame: report.arm64_table(PROFILE), "scripts/arm64_check.sh cpu"),
-    "pi_timings": (lambda frame: report.pi_timings(), "ecodistill.deploy.bench on a Pi"),
+    "pi_timings": (lambda frame: report.pi_timings(), "No Raspberry Pi was attached"),
     "current_compressed_skill": (lambda frame: report.current_compressed_skill(PROFILE),
                                  f"python -m ecodistill compressed-skill --profile {PROFILE}"),
     "compressed_skill": (lambda frame: compressed_skill(PROFILE),
@@ -109,7 +109,7 @@ def test_text_and_numbers_without_results(frame):
     assert head["findings_sizes"] == "- none" and "Limitations" not in head["limitations"]
     goals = report.speed_targets(PROFILE, report.timing_table(PROFILE, _timings()), _timings())
     assert goals["value"].iloc[0] == "n/a" and BENCH in goals["met"].iloc[0]
-    assert report.int8_texts(report.int8_effect(_timings())) == ("n/a", "none")
+    assert report.int8_texts(report.int8_effect(_timings())) == ("n/a", "no model (no int8 timings)")
 
 
 def _drawn_text(fig) -> str:

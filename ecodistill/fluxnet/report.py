@@ -48,19 +48,30 @@ def _test(frame: pd.DataFrame, region: str = "global") -> pd.DataFrame:
     return frame[(frame["split"] == "test") & (frame["region"] == region)]
 
 
+#: The groups of :func:`model_table`: one row per model, students per size.
+MODEL_KEYS = ["target", "kind", "method", "size"]
+
+
+def model_rows(frame: pd.DataFrame, region: str = "global") -> pd.DataFrame:
+    """The test rows of ``region`` grouped as :func:`model_table` groups them (``size``: the
+    student's parameters, -1 for the others; every fold's teacher is one model, "teacher
+    (chosen per fold)"), so a sentence and the table read the same means."""
+    rows = _test(frame, region)
+    # each fold picks its own teacher (see teacher_choices): one "teacher" row over the folds
+    return rows.assign(size=rows["n_params"].where(rows["kind"] == "student", -1),
+                       method=rows["method"].where(rows["kind"] != "teacher", "teacher (chosen per fold)"))
+
+
 def model_table(frame: pd.DataFrame, region: str = "global") -> pd.DataFrame:
     """Test skill of every model (baselines, teacher, students by size) as ``mean ± std`` text.
 
     One row per (target, kind, method, size), the teacher as one row whatever each fold chose; columns R², RMSE, R² of anomalies, fidelity R²,
     and the number of runs (folds, or seeds x folds) the spread is over.
     """
-    rows = _test(frame, region)
+    rows = model_rows(frame, region)
     if rows.empty:
         return pd.DataFrame()
-    # each fold picks its own teacher (see teacher_choices): one "teacher" row over the folds
-    rows = rows.assign(size=rows["n_params"].where(rows["kind"] == "student", -1),
-                       method=rows["method"].where(rows["kind"] != "teacher", "teacher (chosen per fold)"))
-    by = ["target", "kind", "method", "size"]
+    by = MODEL_KEYS
     out = None
     labels = {"r2": "R²", "rmse": "RMSE", "r2_anom": "R² anomalies", "fidelity_r2": "fidelity R²"}
     for metric, label in labels.items():
@@ -213,7 +224,8 @@ def findings(frame: pd.DataFrame) -> list[str]:
         return []
     out = []
     summary = student_table(frame)
-    anom = stats.summarise(_test(frame), ["target", "kind", "method"], "r2_anom")
+    # the same groups as model_table, so the range is that of the table's column
+    anom = stats.summarise(model_rows(frame), MODEL_KEYS, "r2_anom")
     for target, rows in summary.groupby("target"):
         teach = rows[rows["method"] == "teacher"]
         studs = rows[rows["kind"] == "student"]
@@ -223,7 +235,7 @@ def findings(frame: pd.DataFrame) -> list[str]:
                    f"{top['mean']:.3f} ± {top['std']:.3f} over {int(top['n'])} seed x fold runs.")
         a = anom[anom["target"] == target]
         out.append(f"{target.upper()}: R² of monthly anomalies (each site's seasonal cycle removed) ranges "
-                   f"{a['mean'].min():.3f} to {a['mean'].max():.3f} across all models.")
+                   f"{a['mean'].min():.3f} to {a['mean'].max():.3f} across the models of the table above.")
     return out
 
 

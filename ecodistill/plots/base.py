@@ -90,18 +90,30 @@ INIT_COLORS = {"scratch": "C0", "distilled": "C1", "teacher": "0.2"}
 FAMILY_MARKERS = {"afno": "o", "unet": "s", "cnn": "^", "mlp": "D"}
 
 
+def tick_label(x: float) -> str:
+    """A tick value for people, in the same style as the tables: ``500``, ``2 k``, ``10 M``."""
+    for scale, suffix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if abs(x) >= scale:
+            return f"{x / scale:g}{suffix}"
+    return f"{x:g}"
+
+
 def log_x(ax: plt.Axes) -> None:
     """Log x axis (call after plotting) labelled at decades and, over less than two decades,
-    also at 2 and 5 times them; matplotlib's default minor labels collide over short ranges."""
+    also at 2 and 5 times them, every label in one style (:func:`tick_label`: ``2 k``,
+    ``10 M``), never a mix of ``2e0`` and ``10⁰``."""
     ax.set_xscale("log")
     lo, hi = ax.get_xlim()
 
+    def major(x: float, _pos) -> str:
+        return tick_label(x)
+
     def minor(x: float, _pos) -> str:
         mantissa = x / 10 ** np.floor(np.log10(x))
-        return f"{x:.0e}".replace("e+0", "e") if hi < 100 * lo and round(mantissa) in (2, 5) else ""
+        return tick_label(x) if hi < 100 * lo and round(mantissa) in (2, 5) else ""
 
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(major))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
-
 
 
 #: Offsets (points) and alignments tried, in order, for a point's label.

@@ -3,11 +3,10 @@ months per year and skill against student size.
 """
 from __future__ import annotations
 
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .base import setup
+from .base import log_x, setup
 
 
 def site_map(ax: plt.Axes, lon: np.ndarray, lat: np.ndarray, groups: np.ndarray,
@@ -63,8 +62,7 @@ def skill_vs_size(ax: plt.Axes, summary, teacher: float | None = None,
                     yerr=rows["std"].fillna(0), marker="o", capsize=3, label=method)
     if teacher is not None:
         ax.axhline(teacher, ls="--", color="0.3", lw=1, label="teacher")
-    ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide
+    log_x(ax)
     ax.set_xlabel("student parameters (log)")
     ax.set_ylabel(ylabel)
     if ax.get_legend_handles_labels()[0]:

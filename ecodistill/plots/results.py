@@ -90,20 +90,24 @@ def loss_trials_plot(ax: plt.Axes, trials) -> None:
     labels = [f"{r.arm}: {r.loss}" + ("" if r.arm == "scratch" else f", alpha {r.alpha:g}")
               for r in rows.itertuples()]
     y = np.arange(len(rows))
+    excluded = rows["excluded"].astype(bool) if "excluded" in rows else np.zeros(len(rows), bool)
     for arm in rows["arm"].unique():
         mine = rows["arm"] == arm
         colour = INIT_COLORS.get(arm, "0.4")
         ax.hlines(y[mine], rows.loc[mine, "val_rmse"].min(), rows.loc[mine, "val_rmse"],
                   color=colour, lw=0.8, alpha=0.5)
         for chosen, face in ((False, "white"), (True, colour)):
-            pick = mine & (rows["chosen"] == chosen)
+            pick = mine & (rows["chosen"] == chosen) & ~excluded
             ax.plot(rows.loc[pick, "val_rmse"], y[pick], "o", color=colour, mfc=face, ls="",
                     label=f"{arm}{' (chosen)' if chosen else ''}")
+    if excluded.any():
+        ax.plot(rows.loc[excluded, "val_rmse"], y[excluded], "D", color="0.45", mfc="white", ls="",
+                label="not admitted to the choice\n(needs the live teacher)")
     ax.set_yticks(y, labels, fontsize=7)
     span = rows["val_rmse"].max() - rows["val_rmse"].min()
     ax.set_xlim(rows["val_rmse"].min() - 0.1 * span - 1e-9, rows["val_rmse"].max() + 0.1 * span + 1e-9)
-    ax.set_xlabel("validation RMSE (seed 0, learning rate x1)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_xlabel("validation RMSE (seed 0, base learning rate)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
 #: Arms of the label-budget control and how they are drawn.
@@ -139,7 +143,7 @@ def label_budget_plot(ax: plt.Axes, ctrl, all_years: int) -> None:
 
 def biome_panels(ax: plt.Axes, biomes, xlim: tuple[float, float] = (-0.5, 1.0)) -> None:
     """Horizontal bars of test anomaly R² (mean ± seed std) per biome: teacher, scratch and
-    distilled.
+    distilled. A model with one run (the adapted teacher) gets no error bar.
 
     Means below ``xlim[0]`` are clipped there and marked "<" so one poor biome does not squash
     the rest.
@@ -159,14 +163,15 @@ def biome_panels(ax: plt.Axes, biomes, xlim: tuple[float, float] = (-0.5, 1.0)) 
         rows = biomes[biomes["model"] == model].set_index("biome").reindex(names)
         y = np.arange(len(names)) + (i - (len(models) - 1) / 2) * height
         mean = rows["r2_anom_mean"].to_numpy(float)
-        ax.barh(y, np.clip(mean, *xlim) - xlim[0], height, left=xlim[0],
-                color=INIT_COLORS[model], xerr=rows["r2_anom_std"].fillna(0).to_numpy(float),
-                capsize=2, label=model)
+        std = rows["r2_anom_std"].to_numpy(float)  # NaN for one run: no bar to draw
+        ax.barh(y, np.clip(mean, *xlim) - xlim[0], height, left=xlim[0], color=INIT_COLORS[model],
+                xerr=std if np.isfinite(std).any() else None, capsize=2,
+                label=model if np.isfinite(std).any() else f"{model} (one run)")
         for yy in y[mean < xlim[0]]:
             ax.text(xlim[0], yy, "<", va="center", ha="right", fontsize=6)
     ax.set_yticks(np.arange(len(names)), names)
     ax.set_xlim(*xlim)
-    ax.set_xlabel("test anomaly R² (mean ± std over seeds)")
+    ax.set_xlabel("test anomaly R² (students: mean ± std over seeds)")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
 
 

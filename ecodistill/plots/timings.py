@@ -34,19 +34,29 @@ def pareto(ax: plt.Axes, table, x: str = "torch_fp32_ms", y: str = "test_r2",
         ax.scatter(have.loc[teacher, x], have.loc[teacher, y], s=120, marker="*", color="0.2",
                    zorder=3, label="teacher")
     front, best = [], -np.inf
-    for _, r in have.iterrows():
+    for i, r in have.iterrows():
         if r[y] > best:
-            front.append(r)
+            front.append(i)
             best = r[y]
-    ax.plot([r[x] for r in front], [r[y] for r in front], color="0.4", lw=1, zorder=2,
-            label="Pareto front")
-    ax.set_ylabel("test R² (global)")
+    ax.set_ylabel({"test_r2": "test R² (global)", "test_r2_anom": "test anomaly R² (global)"}.get(y, y))
     log_x(ax)
-    span = have[y].max() - have[y].min()
-    ax.set_ylim(have[y].min() - 0.15 * span - 1e-3, have[y].max() + 0.15 * span + 1e-3)
+    # the axis spans the unpruned models; a pruned model far below sits on the lower edge,
+    # marked and labelled with its value, so it does not squash the differences that matter
+    core = have[~have[label].astype(str).str.contains("-pruned")] if len(have) > 2 else have
+    core = core if len(core) >= 2 else have
+    span = max(core[y].max() - core[y].min(), 1e-3)
+    low, high = core[y].min() - 0.6 * span, core[y].max() + 0.25 * span
+    ax.set_ylim(low, high)
+    below = have[y] < low
+    shown_y = have[y].where(~below, low + 0.04 * (high - low))
+    if below.any():
+        ax.scatter(have.loc[below, x], shown_y[below], marker="v", s=40, color="0.45", zorder=4,
+                   label="below the axis (value in label)")
+    ax.plot(have.loc[front, x], shown_y[front], color="0.4", lw=1, zorder=2, label="Pareto front")
+    names = [f"{n} ({v:.2f})".replace("-0", "−0") if b else str(n) for n, v, b in zip(have[label], have[y], below)]
     ax.figure.canvas.draw()
-    label_points(ax, have[x], have[y], have[label])
-    ax.legend(fontsize=7, loc="lower right")
+    label_points(ax, have[x], shown_y, names)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     missing = d[~d.index.isin(have.index)]
     if len(missing):
         names = ", ".join(str(m) for m in missing[label])

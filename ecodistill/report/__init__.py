@@ -16,8 +16,13 @@ chapter concept, every public name re-exported here (``from ecodistill import re
   the paired test, the controls and their paired contrasts, biomes, error maps;
 - :mod:`~ecodistill.report.summary` (chapter 4, quoted by the abstract): the one summary
   table, number formats, how tables are displayed;
-- :mod:`~ecodistill.report.findings` and :mod:`~ecodistill.report.headline` (chapter 4,
-  pasted into the intro's abstract and the conclusions): findings, limitations, verdicts;
+- :mod:`~ecodistill.report.paired` (chapter 4 and the abstract): paired differences, the
+  book's sign convention (distilled − scratch) and the seeds x biomes cluster bootstrap;
+- :mod:`~ecodistill.report.findings`, :mod:`~ecodistill.report.caveats` and
+  :mod:`~ecodistill.report.headline` (chapter 4, pasted into the intro's abstract and the
+  conclusions): findings, limitations, verdicts;
+- :mod:`~ecodistill.report.claims` (the appendix): every directional statement of the
+  abstract, Discussion and Conclusions with the check that it still holds;
 - :mod:`~ecodistill.report.timings` (chapter 5): measured latencies, speed-ups, int8 effects,
   the speed targets, the ARM64 check and Raspberry Pi measurements.
 
@@ -31,6 +36,9 @@ and :mod:`ecodistill.plots` display in the table's or figure's place.
 from __future__ import annotations
 
 from ..store.runs import parse_run_id
+from . import claim_set  # noqa: F401  (registers the claims of the book's prose)
+from .caveats import limitations
+from .claims import ClaimError, Results
 from .comparison import (
     CONTRASTS,
     biome_table,
@@ -50,7 +58,6 @@ from .findings import (
     bullets,
     control_findings,
     fluxnet_findings,
-    limitations,
     markdown,
     profile_note,
     retained_finding,
@@ -79,6 +86,7 @@ from .frames import (
     wide,
 )
 from .headline import headline, selection_text
+from .paired import SIGN_CONVENTION, interval_method
 from .run import (
     cost_table,
     demo_command,
@@ -96,6 +104,7 @@ from .selection import (
     alpha_sweep,
     arm_setting,
     budget_check,
+    excluded_losses_text,
     loss_trials,
     lr_search_table,
     selected_settings,
@@ -103,7 +112,7 @@ from .selection import (
     trial_counts,
     tuned_val_rmse,
 )
-from .summary import FORMATS, Table, fmt, fmt_diff, show_table, summary_numbers, summary_table
+from .summary import FORMATS, Table, fmt, fmt_diff, fmt_dr2, show_table, summary_numbers, summary_table
 from .teacher import (
     TEACHER_MODELS,
     adaptation_verdict,
@@ -124,10 +133,14 @@ from .teacher import (
     teacher_skill,
 )
 from .text import (
+    caption_note,
+    commands_table,
+    full_profile_status,
     hardware_label,
     no_headroom_message,
     no_results_message,
     no_teacher_message,
+    note,
     pct,
     profile_banner,
     profile_banner_text,
@@ -137,6 +150,7 @@ from .text import (
     teacher_command,
 )
 from .timings import (
+    arm64_errors,
     arm64_table,
     current_compressed_skill,
     ensure_timings,
@@ -163,37 +177,46 @@ __all__ = [
     "META",
     "MIN_TEACHER_SKILL",
     "SETTING",
+    "SIGN_CONVENTION",
     "SIZE",
     "TEACHER_MODELS",
+    "ClaimError",
+    "Results",
     "Table",
     "abstract",
     "adaptation_verdict",
     "aggregate",
     "alpha_sweep",
     "architecture_table",
+    "arm64_errors",
     "arm64_table",
     "arm_setting",
     "biome_table",
     "budget_check",
     "budget_findings",
     "bullets",
+    "caption_note",
     "chosen_method",
     "climatology_skill",
+    "commands_table",
     "contrasts",
     "control_findings",
     "controls",
     "cost_table",
     "current",
     "current_compressed_skill",
-    "ensure_timings",
     "demo_command",
     "empty_table",
+    "ensure_timings",
     "error_maps",
+    "excluded_losses_text",
     "fidelity_table",
     "find_run",
     "fluxnet_findings",
     "fmt",
     "fmt_diff",
+    "fmt_dr2",
+    "full_profile_status",
     "grid_timings",
     "hardware_label",
     "headline",
@@ -205,6 +228,7 @@ __all__ = [
     "int8_effect",
     "int8_skill",
     "int8_texts",
+    "interval_method",
     "labelled",
     "latest_run",
     "limitations",
@@ -216,6 +240,7 @@ __all__ = [
     "no_results_message",
     "no_teacher_message",
     "no_timings_message",
+    "note",
     "objective_text",
     "paired_comparison",
     "paired_difference",

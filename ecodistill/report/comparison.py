@@ -15,7 +15,8 @@ retained skill is :math:`(S_{student} - S_{clim}) / (S_{teacher} - S_{clim})` on
 :math:`(e_{scratch} - e_{kd}) / (e_{scratch} - e_{teacher})` is reported only where the gap
 exceeds twice the seed spread (:func:`ecodistill.evaluate.gap_closed`); seeds are paired
 (same seed, scratch vs distilled) for a Wilcoxon signed-rank test, and the 95% interval of
-the mean RMSE difference resamples seeds and test months (:mod:`ecodistill.stats`).
+the mean difference (distilled − scratch, :data:`SIGN_CONVENTION`) resamples seeds and biomes
+(:func:`ecodistill.stats.cluster_bootstrap`): months of one test year are not independent.
 
 Explained in book/generated/04_results.ipynb.
 """
@@ -34,26 +35,29 @@ from .frames import (
     SIZE,
     aggregate,
     aggregate_columns,
+    biome_weights,
     climatology_skill,
     empty_table,
     labelled,
-    month_table,
     profile_of,
     students,
     teacher_means,
     teacher_rows,
     wide,
 )
+from .paired import paired_difference
 from .text import no_results_message
 
 RATIOS = ["retained_skill", "r2_ratio", "params_ratio", "flops_ratio"]
 PAIR_COLUMNS = [*SIZE, "method", "alpha", "n_pairs", "rmse_scratch", "rmse_distilled",
-                "rmse_teacher", "diff", "wins", "p_value", "ci_low", "ci_high", "gap_closed",
+                "rmse_teacher", "diff", "wins", "p_value", "ci_low", "ci_high", "d_r2_anom",
+                "d_r2_anom_low", "d_r2_anom_high", "n_blocks", "gap_closed",
                 "gap_reason", "r2_scratch", "r2_distilled", "r2_anom_scratch", "r2_anom_distilled",
                 "std_scratch", "std_distilled"]
 CONTROL_KEYS = ["control", "condition", "arm", "label_years"]
 CONTRAST_COLUMNS = ["contrast", "question", "label_years", "n_pairs", "rmse_base", "rmse_arm",
-                    "diff", "ci_low", "ci_high", "p_value", "wins", "identical"]
+                    "diff", "ci_low", "ci_high", "d_r2_anom", "d_r2_anom_low", "d_r2_anom_high",
+                    "n_blocks", "p_value", "wins", "identical"]
 
 
 def _missing(frame: pd.DataFrame) -> str:
@@ -121,43 +125,17 @@ def chosen_method(frame: pd.DataFrame, selection: dict | None = None) -> tuple[s
     return str(method), float(alpha)
 
 
-def paired_difference(frame: pd.DataFrame, base: pd.DataFrame, arm: pd.DataFrame,
-                      n_boot: int = 2000) -> dict:
-    """Seed-paired test-RMSE difference ``base − arm`` (positive: ``arm`` has the lower error).
-
-    ``base`` and ``arm`` are :func:`wide` rows with a ``seed`` column (one run per seed each).
-    Returns ``n_pairs, rmse_base, rmse_arm, diff, wins`` (seeds where ``arm`` is better),
-    ``p_value`` (two-sided Wilcoxon signed-rank), ``ci_low, ci_high`` (95% bootstrap over seeds
-    x test months of ``diff``; NaN without monthly rows), ``identical`` (both sides score the
-    same at every paired seed and test month: the same runs under two names, no evidence)
-    and the paired ``seeds``.
-    """
-    base, arm = base.drop_duplicates("seed").set_index("seed"), arm.drop_duplicates("seed").set_index("seed")
-    seeds = sorted(set(base.index) & set(arm.index))
-    nan = float("nan")
-    if not seeds:
-        return {"n_pairs": 0, "rmse_base": nan, "rmse_arm": nan, "diff": nan, "wins": 0,
-                "p_value": nan, "ci_low": nan, "ci_high": nan, "identical": False, "seeds": []}
-    a, b = base.loc[seeds, "rmse"].to_numpy(float), arm.loc[seeds, "rmse"].to_numpy(float)
-    test = stats.paired_test(b, a)  # a - b = base - arm
-    months = month_table(frame, base.loc[seeds, "run_id"]) - month_table(frame, arm.loc[seeds, "run_id"])
-    ci = (stats.bootstrap_ci(months.to_numpy(), n_boot=n_boot) if months.size
-          else {"low": nan, "high": nan})
-    return {"n_pairs": test["n"], "rmse_base": float(a.mean()), "rmse_arm": float(b.mean()),
-            "diff": test["mean_diff"], "wins": test["wins"], "p_value": test["p_value"],
-            "ci_low": ci["low"], "ci_high": ci["high"],
-            "identical": bool(np.array_equal(a, b) and not np.any(months.to_numpy())), "seeds": seeds}
-
-
 def paired_comparison(frame: pd.DataFrame, selection: dict | None = None,
                       n_boot: int = 2000) -> pd.DataFrame:
     """Scratch vs distilled at every student size, seed-paired.
 
     Columns: ``student, family, n_params, flops_per_map, method, alpha, n_pairs, rmse_scratch,
-    rmse_distilled, rmse_teacher, diff`` (mean scratch − distilled test RMSE over paired
-    seeds; > 0 means distillation helps), ``wins`` (seeds where distilled is better),
-    ``p_value`` (two-sided Wilcoxon signed-rank), ``ci_low, ci_high`` (95% bootstrap over
-    seeds x test months of the same difference; NaN without monthly rows), ``gap_closed``
+    rmse_distilled, rmse_teacher, diff`` (mean distilled − scratch test RMSE over paired
+    seeds, :data:`SIGN_CONVENTION`: < 0 means distillation helps), ``wins`` (seeds where
+    distilled is better), ``p_value`` (two-sided Wilcoxon signed-rank), ``ci_low, ci_high``
+    (95% interval of the same difference, two-way cluster bootstrap over seeds and biomes:
+    :func:`paired_difference`), ``d_r2_anom`` with ``d_r2_anom_low, d_r2_anom_high`` (the
+    effect in skill: distilled − scratch anomaly R²), ``n_blocks``, ``gap_closed``
     and ``gap_reason`` (why it is NaN: no gap, or a gap within twice the scratch seed std),
     the paired seeds' mean test ``r2_*`` and ``r2_anom_*`` of both arms, and the seed standard
     deviation of the test RMSE of each arm (``std_scratch``, ``std_distilled``).
@@ -169,11 +147,11 @@ def paired_comparison(frame: pd.DataFrame, selection: dict | None = None,
     method, alpha = chosen
     teacher = teacher_means(frame)
     teacher_rmse = float(teacher["rmse"]) if teacher is not None else np.nan
-    out = []
+    out, weights = [], biome_weights(frame)
     for size, rows in final.groupby(SIZE):
         scratch = rows[rows["init"] == "scratch"]
         distilled = rows[(rows["method"] == method) & np.isclose(rows["alpha"], alpha)]
-        pair = paired_difference(frame, scratch, distilled, n_boot)
+        pair = paired_difference(frame, scratch, distilled, n_boot, weights)
         if not pair["n_pairs"]:
             continue
         seeds = pair.pop("seeds")
@@ -189,7 +167,8 @@ def paired_comparison(frame: pd.DataFrame, selection: dict | None = None,
                         rmse_scratch=pair["rmse_base"], rmse_distilled=pair["rmse_arm"],
                         rmse_teacher=teacher_rmse, diff=pair["diff"], wins=pair["wins"],
                         p_value=pair["p_value"], ci_low=pair["ci_low"], ci_high=pair["ci_high"],
-                        gap_closed=gap, gap_reason=reason, **extra,
+                        d_r2_anom=pair["d_r2_anom"], d_r2_anom_low=pair["d_r2_anom_low"],
+                        d_r2_anom_high=pair["d_r2_anom_high"], n_blocks=pair["n_blocks"], gap_closed=gap, gap_reason=reason, **extra,
                         std_scratch=float(s_rows["rmse"].std(ddof=1)) if len(seeds) > 1 else np.nan,
                         std_distilled=float(d_rows["rmse"].std(ddof=1)) if len(seeds) > 1 else np.nan))
     if not out:
@@ -320,9 +299,11 @@ def contrasts(frame: pd.DataFrame, selection: dict | None = None, n_boot: int = 
     budget N: distilled from the all-label teacher vs scratch, and from the same-label teacher
     vs scratch), each with the question it answers.
 
-    ``diff`` = RMSE of the base − RMSE of the arm (positive: the arm is better), with its 95%
-    bootstrap interval over seeds x test months, the Wilcoxon p and ``wins`` (seeds where the
-    arm is better). Columns: :data:`CONTRAST_COLUMNS`.
+    ``diff`` = RMSE of the arm − RMSE of the base (:data:`SIGN_CONVENTION`; negative: the arm
+    is better) and ``d_r2_anom`` the same for the anomaly R² (positive: the arm is better), each
+    with its 95% interval from the two-way cluster bootstrap over seeds and biomes
+    (:func:`paired_difference`), the Wilcoxon p and ``wins`` (seeds where the arm is better).
+    Columns: :data:`CONTRAST_COLUMNS`.
     """
     roles = _control_rows(frame, selection)
     if not roles:
@@ -335,10 +316,10 @@ def contrasts(frame: pd.DataFrame, selection: dict | None = None, n_boot: int = 
         todo.append((f"{years_text(n)}: same-label teacher", f"scratch@{n}", f"same@{n}",
                      f"with {years_text(n, 'labelled')}, does a teacher that saw only those labels help?",
                      float(n)))
-    rows = []
+    rows, weights = [], biome_weights(frame)
     for name, base, arm, question, years in todo:
         if base in roles and arm in roles:
-            pair = paired_difference(frame, roles[base], roles[arm], n_boot)
+            pair = paired_difference(frame, roles[base], roles[arm], n_boot, weights)
             pair.pop("seeds")
             if pair["n_pairs"]:
                 rows.append({"contrast": name, "question": question, "label_years": years, **pair})
@@ -346,9 +327,11 @@ def contrasts(frame: pd.DataFrame, selection: dict | None = None, n_boot: int = 
 
 
 def biome_table(frame: pd.DataFrame, student: str, selection: dict | None = None) -> pd.DataFrame:
-    """Test anomaly R² per biome for the teacher and ``student`` (scratch, distilled).
+    """Test anomaly R² per biome for the adapted teacher (the headline one, a single run) and
+    ``student`` (scratch, distilled; over seeds).
 
-    Columns: ``biome, model`` (teacher | scratch | distilled), ``r2_anom_mean, r2_anom_std, n``.
+    Columns: ``biome, model`` (teacher | scratch | distilled), ``r2_anom_mean, r2_anom_std, n``
+    (``r2_anom_std`` NaN for one run: a one-seed teacher has no spread to draw).
     """
     empty = empty_table(["biome", "model", "r2_anom_mean", "r2_anom_std", "n"], _missing(frame))
     chosen = chosen_method(frame, selection)
@@ -360,6 +343,9 @@ def biome_table(frame: pd.DataFrame, student: str, selection: dict | None = None
     parsed = rows["run_id"].map(runs.parse_run_id)
     rows = rows.assign(student=parsed.str[0], tag=parsed.str[1])
     teacher = rows[(rows["kind"] == "teacher") & (rows["init"] == "pretrained")]
+    if "teacher_role" in teacher and teacher["teacher_role"].astype(str).str.len().gt(0).any():
+        # the adapted (headline) teacher only: the label-budget teachers are pre-trained too
+        teacher = teacher[teacher["teacher_role"] == "adapted"]
     mine = rows[(rows["student"] == student) & (rows["tag"] == "final")]
     scratch = mine[mine["init"] == "scratch"]
     distilled = mine[(mine["init"] == "distilled")

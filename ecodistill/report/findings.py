@@ -7,8 +7,11 @@ Nothing here reads a file: each function takes the tables of chapters 4-6
 paired tables) and returns Markdown that the chapters glue and the abstract and conclusions
 paste. Rules for what is printed as a finding:
 
-- an effect is "resolved" only when its 95% bootstrap interval (seeds x test months) excludes
-  zero; otherwise the sentence says the interval holds zero;
+- every difference is arm − reference (distilled − scratch; :data:`SIGN_CONVENTION`), printed
+  signed, and the verb agrees with the sign ("lowers the test RMSE: ΔRMSE = −2.80 …");
+- an effect is "resolved" only when its 95% interval (two-way cluster bootstrap over seeds and
+  biomes, :func:`~ecodistill.report.paired.paired_difference`) excludes zero; otherwise the
+  sentence says the interval holds zero;
 - retained skill is printed only where the teacher's anomaly skill above climatology is at
   least :data:`MIN_TEACHER_SKILL` (a ratio over a near-zero or negative denominator breaks
   down), and "gap closed" only where the gap is resolvable (chapter 4);
@@ -21,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .summary import fmt, fmt_diff
+from .summary import fmt, fmt_diff, fmt_dr2
+from .text import Markdown, markdown  # noqa: F401  (re-exported: report.findings.markdown)
 
 #: Smallest teacher anomaly skill above climatology over which retained skill is a ratio worth printing.
 MIN_TEACHER_SKILL = 0.05
@@ -46,15 +50,22 @@ def profile_note(profile: str, teacher_params: float = float("nan")) -> str:
     return f"This build shows {scale}{teacher}; every number below is read from its result files."
 
 
-def _effect(diff: float, low: float, high: float) -> str:
-    """``lowers the test RMSE by 2.80 [1.10, 5.10] ×10⁻³`` and its resolution, from a
-    scratch − distilled difference (positive: distillation helps)."""
-    if low > 0:
-        return f"lowers the test RMSE by {fmt_diff(diff, low, high)} ×10⁻³ (its 95% interval excludes zero)"
+def effect(r) -> str:
+    """What an arm does to the test RMSE, from a row with ``diff, ci_low, ci_high`` (arm −
+    reference, :data:`SIGN_CONVENTION`) and, when present, ``d_r2_anom`` with its interval:
+    ``lowers the test RMSE: ΔRMSE = −2.80 [−5.10, −1.10] ×10⁻³, an interval below zero; ΔR² of
+    anomalies +0.021 [+0.004, +0.035]``. The verb follows the interval, the sign the number."""
+    diff, low, high = float(r["diff"]), float(r["ci_low"]), float(r["ci_high"])
+    text = f"ΔRMSE = {fmt_diff(diff, low, high)} ×10⁻³"
     if high < 0:
-        return f"raises the test RMSE by {fmt_diff(-diff, -high, -low)} ×10⁻³ (its 95% interval excludes zero)"
-    return (f"changes the test RMSE by {fmt_diff(diff, low, high)} ×10⁻³, an interval that holds "
-            "zero: no resolvable effect")
+        out = f"lowers the test RMSE: {text}, an interval below zero"
+    elif low > 0:
+        out = f"raises the test RMSE: {text}, an interval above zero"
+    else:
+        out = f"makes no resolvable difference to the test RMSE: {text}, an interval that holds zero"
+    if "d_r2_anom" in r and np.isfinite(r["d_r2_anom"]):
+        out += f"; ΔR² of anomalies {fmt_dr2(r['d_r2_anom'], r.get('d_r2_anom_low', np.nan), r.get('d_r2_anom_high', np.nan))}"
+    return out
 
 
 def size_findings(numbers: pd.DataFrame) -> list[str]:
@@ -62,9 +73,9 @@ def size_findings(numbers: pd.DataFrame) -> list[str]:
     out = []
     for _, r in numbers[numbers["student"] != "teacher"].iterrows():
         out.append(f"`{r['student']}` ({fmt('params', r['n_params'])} parameters): distillation "
-                   f"{_effect(r['diff'], r['ci_low'], r['ci_high'])}; p = {fmt('p', r['p_value'])} over "
-                   f"{int(r['n_pairs'])} seeds; anomaly R² {fmt('r2', r['r2_anom_scratch'])} → "
-                   f"{fmt('r2', r['r2_anom_distilled'])}.")
+                   f"{effect(r)}; anomaly R² {fmt('r2', r['r2_anom_scratch'])} (scratch) and "
+                   f"{fmt('r2', r['r2_anom_distilled'])} (distilled); Wilcoxon p = {fmt('p', r['p_value'])} "
+                   f"over {int(r['n_pairs'])} seeds.")
     return out
 
 
@@ -147,8 +158,8 @@ def control_findings(contrasts: pd.DataFrame, student: str) -> list[str]:
             out.append(f"At `{student}`, the two sides of \"{name}\" are identical runs (the same loss, "
                        "learning rate and steps): this contrast adds no separate evidence.")
         elif c is not None:
-            out.append(f"At `{student}`, {text} {_effect(c['diff'], c['ci_low'], c['ci_high'])} "
-                       f"(p = {fmt('p', c['p_value'])}, {int(c['n_pairs'])} seeds).")
+            out.append(f"At `{student}`, {text} {effect(c)}; Wilcoxon p = {fmt('p', c['p_value'])} over "
+                       f"{int(c['n_pairs'])} seeds.")
     return out
 
 
@@ -164,7 +175,7 @@ def budget_findings(contrasts: pd.DataFrame, all_years: int) -> list[str]:
         for _, c in group.iterrows():
             who = ("from the teacher of all labels" if "all-label" in c["contrast"]
                    else "from a teacher adapted on the same labelled years")
-            parts.append(f"distillation {who} {_effect(c['diff'], c['ci_low'], c['ci_high'])}")
+            parts.append(f"distillation {who} {effect(c)}")
         out.append(f"With {int(years)} of {all_years} training years labelled, " + "; ".join(parts) + ".")
     return out
 
@@ -204,67 +215,53 @@ def speed_finding(numbers: pd.DataFrame) -> str:
     return text + ". Raspberry Pi latencies are projected (chapter 5), not measured."
 
 
+def _range(values: pd.Series, fmt_spec: str = "+.3f") -> str:
+    """``+0.009 to +0.010`` (true minus signs), or one value when the range is a single number."""
+    low, high = (f"{v:{fmt_spec}}".replace("-", "−") for v in (values.min(), values.max()))
+    return low if low == high else f"{low} to {high}"
+
+
+def _sizes(n: int, of: int) -> str:
+    """``at 1 of 3 sizes`` / ``at none of the 3 sizes``."""
+    return f"at {n} of {of} sizes" if n else f"at none of the {of} sizes"
+
+
 def fluxnet_findings(pairs: pd.DataFrame, unlabeled: pd.DataFrame, level: float = 0.05) -> list[str]:
     """Per FLUXNET target: at how many student sizes each distilled arm beats or trails
-    scratch (Wilcoxon p < ``level`` over seed x fold pairs), and what the teacher's labels on
-    the unlabelled months add (``kd-mse-unlabeled`` − ``kd-mse``), sign and significance."""
+    scratch (Wilcoxon p < ``level`` over seed x fold pairs; differences distilled − scratch in
+    test R², positive: distillation helps), and what the teacher's labels on the unlabelled
+    months add (``kd-mse-unlabeled`` − ``kd-mse``), sign and significance."""
     out = []
     if pairs is None or pairs.empty:
         return ["No FLUXNET results for this profile yet."]
     for target, group in pairs.groupby("target"):
-        parts = []
+        parts, quiet, changes = [], [], []
         for arm, g in group.groupby("arm"):
             better = int(((g["mean_diff"] > 0) & (g["p_value"] < level)).sum())
             worse = int(((g["mean_diff"] < 0) & (g["p_value"] < level)).sum())
-            parts.append(f"{arm} beats scratch at {better} and trails it at {worse} of {len(g)} sizes")
-        line = f"{target.upper()}: " + "; ".join(parts) + f" (test R², p < {level})"
+            changes.append(f"{arm} {_range(g['mean_diff'])}")
+            if better or worse:
+                parts.append(f"{arm} beats scratch {_sizes(better, len(g))} and trails it {_sizes(worse, len(g))}")
+            else:
+                quiet.append(arm)
+        if quiet:
+            n = int(group.groupby("arm").size().max())
+            parts.insert(0, f"{' and '.join(quiet)} differ{'s' if len(quiet) == 1 else ''} from scratch at none of "
+                            f"the {n} student sizes (Wilcoxon p < {level} on test R²)")
+        parts[0] += f", with mean test-R² changes (distilled − scratch) of {' and '.join(changes)}"
+        line = f"{target.upper()}: " + "; ".join(parts)
         mine = unlabeled[unlabeled["target"] == target] if len(unlabeled) else unlabeled
         if len(mine):
             sig = mine[mine["p_value"] < level]
             if sig.empty:
                 line += ("; the teacher's labels on unlabelled months change test R² by "
-                         f"{mine['mean_diff'].min():+.3f} to {mine['mean_diff'].max():+.3f}, significant at no size")
+                         f"{_range(mine['mean_diff'])}, significant at no size")
             else:
                 signs = sorted({"raise" if d > 0 else "lower" for d in sig["mean_diff"]})
                 line += (f"; the teacher's labels on unlabelled months significantly {' or '.join(signs)} "
-                         f"test R² at {len(sig)} of {len(mine)} sizes (change {sig['mean_diff'].min():+.3f} "
-                         f"to {sig['mean_diff'].max():+.3f})")
+                         f"test R² {_sizes(len(sig), len(mine))}, by {_range(sig['mean_diff'])}")
         out.append(line + ".")
     return out
-
-
-def plateau_text(budget: pd.DataFrame | None) -> str:
-    """What the last doubling of the epochs did to each arm's validation RMSE (from
-    :func:`~ecodistill.report.budget_check`), and whether training had plateaued (every arm
-    within 2 % at its last doubling); empty without a longer run of an arm."""
-    rows = budget.dropna(subset=["change_pct"]) if budget is not None and len(budget) else None
-    if rows is None or rows.empty:
-        return ""
-    last = rows.groupby("arm", sort=False).tail(1)
-    changes = "; ".join(f"{r['arm']} {r['change_pct']:+.1f} % ({int(r['epochs']) // 2} → {int(r['epochs'])} "
-                        "epochs)" for _, r in last.iterrows())
-    flat = bool((last["change_pct"].abs() <= 2.0).all())
-    return (f"Doubling the epochs a last time changes the validation RMSE by {changes}: training had "
-            + ("plateaued (every arm within 2 %)." if flat else
-               "not plateaued, so longer training may change the comparison."))
-
-
-def sweep_text(sweep: pd.DataFrame | None, chosen_alpha: float | None) -> str:
-    """Whether the alpha chosen before the learning-rate search is still the best one at the
-    tuned learning rate (the alpha sweep, :func:`~ecodistill.report.alpha_sweep`); empty when
-    the sweep or the choice is missing."""
-    rows = sweep[sweep["init"] == "distilled"].dropna(subset=["alpha"]) if sweep is not None and len(sweep) else None
-    if rows is None or rows.empty or chosen_alpha is None:
-        return ""
-    chosen = rows[np.isclose(rows["alpha"], chosen_alpha)]
-    best = rows.loc[rows["val_rmse"].idxmin()]
-    if chosen.empty or np.isclose(best["alpha"], chosen_alpha):
-        return ""
-    worse = 100 * (float(chosen["val_rmse"].iloc[0]) - best["val_rmse"]) / best["val_rmse"]
-    return (f"**Coordinate-wise selection.** Alpha was chosen before the learning rate was searched; at the "
-            f"tuned learning rate the alpha sweep prefers alpha = {best['alpha']:g} (validation RMSE "
-            f"{best['val_rmse'] * 1e3:.2f} ×10⁻³), {worse:.1f} % lower than the chosen alpha = {chosen_alpha:g} "
-            f"(seed 0). A joint search of alpha and learning rate could tune the distilled arm further.")
 
 
 def longer_text(contrasts: pd.DataFrame | None) -> str:
@@ -273,76 +270,8 @@ def longer_text(contrasts: pd.DataFrame | None) -> str:
     c = _contrast(contrasts, "distilled vs scratch, twice the epochs") if contrasts is not None else None
     if c is None:
         return ""
-    return (f" With both arms trained for twice the epochs ({int(c['n_pairs'])} seeds, test year), distillation "
-            f"{_effect(c['diff'], c['ci_low'], c['ci_high'])}.")
-
-
-def teacher_tuning_text(cfg, record: dict | None) -> str:
-    """How each teacher was tuned: the from-scratch teacher's learning-rate search (from the
-    teacher record) against the adaptation's fixed settings (from the profile); empty before
-    a search exists."""
-    search = (record or {}).get("scratch_lr") or {}
-    if not search.get("scores"):
-        return ""
-    adapt = cfg.adapt
-    steps = f"{adapt.epochs} epochs of {adapt.steps_per_epoch} steps" if adapt.steps_per_epoch else \
-        f"{adapt.epochs} epochs"
-    edge = "inside" if search.get("interior") else "at the edge of"
-    longer = " and it was also trained for twice the steps" if record.get("scratch_long_run_id") else ""
-    return (f"**Teacher tuning.** The from-scratch teacher's learning rate was searched ({len(search['scores'])} "
-            f"rates, best x{float(search['best']):g} of the adaptation rate, {edge} the grid){longer}; the "
-            f"adapted teacher was adapted once, at the profile's rate ({adapt.lr:g}) for {steps}, without a "
-            "search. Whether pre-training helps is therefore judged against an untuned adaptation: a search "
-            "of the adaptation's rate and length is the fair next run.")
-
-
-def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
-                pi_measured: bool = False, budget: pd.DataFrame | None = None,
-                sweep: pd.DataFrame | None = None, chosen_alpha: float | None = None,
-                contrasts: pd.DataFrame | None = None) -> list[str]:
-    """The limits of this build, with its own numbers: simulated data, the test years, the
-    teacher's size at this profile, the teacher seeds, the training budgets (with the budget
-    check's result when ``budget``, :func:`~ecodistill.report.budget_check`, has it), the
-    order of the selection (when ``sweep``, :func:`~ecodistill.report.alpha_sweep`, prefers
-    another alpha than ``chosen_alpha``), the verdict at twice the epochs (from ``contrasts``),
-    Pi timings."""
-    d = cfg.data
-    test = (f"one test year ({d.test_years[0]})" if d.test_years[0] == d.test_years[1]
-            else f"the test years {d.test_years[0]}–{d.test_years[1]}")
-    train = cfg.student_train
-    steps = train.steps_per_epoch
-    steps_text = (f"{train.epochs} epochs of {steps} steps (batch {train.batch_size})" if steps
-                  else f"{train.epochs} passes over the training days (batch {train.batch_size})")
-    seeds = 1 if record else 0
-    out = [
-        ("**Simulated data.** The global benchmark is a simulated Earth on real static maps: its "
-        "verdicts are about distillation on that benchmark. Only the FLUXNET chapter uses real "
-        "observations, at sites, with small teachers."),
-        (f"**Test period.** Every reported number is scored on {test}; the intervals resample "
-        "seeds and test months, not years, so year-to-year variation is not covered."),
-        (f"**Teacher size.** At the `{profile}` profile the teacher has "
-         f"{fmt('params', teacher_params)} parameters, not the ~10⁸ of FourCastNet: the compression "
-         "ratios and the teacher's skill relative to small models belong to this scale."
-         if np.isfinite(teacher_params) else
-         f"**Teacher size.** No teacher has been trained at the `{profile}` profile yet."),
-        (f"**One teacher seed.** The teacher (and each label-budget and from-scratch teacher) is "
-        f"trained {'once' if seeds else 'not yet'}: the student intervals cover student seeds, not "
-        "the variation between teachers."),
-        (f"**Training budgets.** Every student run takes {steps_text}, the same for both arms. "
-         + (plateau_text(budget) or "The budget check (chapter 4) shows whether that was enough, and "
-            "larger budgets may change the comparison.") + longer_text(contrasts)),
-        ("**Raspberry Pi timings.** " + ("Pi latencies come from measurements on a Pi." if pi_measured else
-         "No Raspberry Pi was attached: Pi latencies are projected with a roofline model and a "
-         "calibrated efficiency range; measured speed-ups are from an x86 host.")),
-    ]
-    tuning, selection_order = teacher_tuning_text(cfg, record), sweep_text(sweep, chosen_alpha)
-    if tuning:
-        out.insert(4, tuning)
-    if selection_order:
-        out.insert(-1, selection_order)
-    if is_smoke(profile):
-        out.insert(0, "**Smoke profile.** Everything in this build is a pipeline check at toy scale.")
-    return out
+    return (f" With both arms trained for twice the epochs over {int(c['n_pairs'])} seeds, distillation "
+            f"{effect(c)}.")
 
 
 def bullets(lines: list[str]) -> str:
@@ -368,16 +297,18 @@ def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
         body = f"No student results exist at the `{profile}` profile yet."
     else:
         counts = sizes["verdict"].value_counts()
-        helps = sizes[sizes["verdict"] == "helps"]
-        body = (f"Over {n_seeds} seeds, distillation lowers the test RMSE with a 95% interval above "
-                f"zero at {int(counts.get('helps', 0))} of {len(sizes)} student sizes, raises it at "
-                f"{int(counts.get('hurts', 0))}, and makes no resolvable difference at "
+        body = (f"Over {n_seeds} seeds, with 95% intervals from a bootstrap that resamples seeds and biomes, "
+                f"distillation lowers the test RMSE (an interval of ΔRMSE = distilled − "
+                f"scratch below zero) at {int(counts.get('helps', 0))} of {len(sizes)} student sizes, raises it "
+                f"at {int(counts.get('hurts', 0))}, and makes no resolvable difference at "
                 f"{int(counts.get('unresolved', 0))}.")
-        if len(helps):
-            body += " It helps at " + "; ".join(
-                f"`{r['student']}` (ΔRMSE {fmt_diff(r['diff'], r['ci_low'], r['ci_high'])} ×10⁻³, "
-                f"anomaly R² {fmt('r2', r['r2_anom_scratch'])} → {fmt('r2', r['r2_anom_distilled'])})"
-                for _, r in helps.iterrows()) + "."
+        for verdict, verb in (("helps", "It helps at"), ("hurts", "It hurts at")):
+            rows = sizes[sizes["verdict"] == verdict]
+            if len(rows):
+                body += f" {verb} " + "; ".join(
+                    f"`{r['student']}` (ΔRMSE {fmt_diff(r['diff'], r['ci_low'], r['ci_high'])} ×10⁻³, "
+                    f"ΔR² of anomalies {fmt_dr2(r['d_r2_anom'], r['d_r2_anom_low'], r['d_r2_anom_high'])})"
+                    for _, r in rows.iterrows()) + "."
     teacher = teacher_finding(numbers)
     if teacher:
         body += " " + teacher
@@ -385,8 +316,8 @@ def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
         body += " " + stronger
     twin = _contrast(contrasts, "distilled vs teacher-free twin")
     if twin is not None:
-        body += (" Against a teacher-free twin with the distilled arm's own settings, distillation "
-                 f"{_effect(twin['diff'], twin['ci_low'], twin['ci_high'])} at the headline size.")
+        body += (" At the headline size, against a teacher-free twin with the distilled arm's own settings, "
+                 f"distillation {effect(twin)}.")
     body += longer_text(contrasts)
     budget = contrasts[contrasts["label_years"].notna()] if len(contrasts) else contrasts
     if len(budget):
@@ -395,8 +326,8 @@ def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
         parts = [f"{fmt_diff(c['diff'], c['ci_low'], c['ci_high'])} ×10⁻³ with "
                  f"{'a teacher of all labels' if 'all-label' in c['contrast'] else 'a teacher of the same labels'}"
                  for _, c in fewest.iterrows()]
-        body += (f" With {years} labelled year{'s' if years > 1 else ''}, the scratch − distilled test-RMSE "
-                 "difference is " + " and ".join(parts) + ".")
+        body += (f" With {years} labelled year{'s' if years > 1 else ''}, ΔRMSE (distilled − scratch) is "
+                 + " and ".join(parts) + ".")
     body += " " + speed_finding(numbers)
     note = profile_note(profile, teacher_params)
     return "\n\n".join([note, head + " " + body])
@@ -405,28 +336,3 @@ def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
 #: Keys of :func:`ecodistill.report.headline` whose values are Markdown (glued as such).
 MARKDOWN_KEYS = ("abstract", "profile_note", "findings_sizes", "findings_spread", "findings_controls",
                  "findings_budget", "finding_speed", "finding_teacher", "retained_finding", "limitations")
-
-
-class Markdown:
-    """Markdown that displays as both ``text/markdown`` (what ``{glue:md}`` pastes within a
-    chapter) and ``text/html`` (what ``{glue:}`` pastes into another page, which cannot take
-    Markdown); its plain text is the Markdown itself, so executed chapters stay comparable."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def _repr_markdown_(self) -> str:
-        return self.text
-
-    def _repr_html_(self) -> str:
-        from markdown_it import MarkdownIt
-
-        return f'<div class="ed-glued">{MarkdownIt("commonmark").render(self.text)}</div>'
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def markdown(text: str) -> Markdown:
-    """``text`` as a displayable :class:`Markdown` object (the book parses it as MyST)."""
-    return Markdown(text)

@@ -206,8 +206,26 @@ def readable(table: pd.DataFrame, metrics: tuple[str, ...] = ("rmse", "r2", "r2_
     return out.round(3)
 
 
-def month_table(frame: pd.DataFrame, run_ids: pd.Series) -> pd.DataFrame:
-    """(seeds x months) test RMSE of the given runs, indexed by seed."""
-    rows = frame[frame["run_id"].isin(run_ids) & (frame["split"] == "test")
-                 & (frame["metric"] == "rmse") & frame["region"].astype(str).str.startswith("month:")]
+def block_table(frame: pd.DataFrame, run_ids, metric: str = "rmse", prefix: str = "biome:") -> pd.DataFrame:
+    """(seeds x spatial blocks) test ``metric`` of the given runs, indexed by seed; the blocks
+    are the ``region`` rows starting with ``prefix`` (the biomes of the land-cover map)."""
+    rows = frame[frame["run_id"].isin(run_ids) & (frame["split"] == "test") & (frame["target"] == "ndvi")
+                 & (frame["metric"] == metric) & frame["region"].astype(str).str.startswith(prefix)]
     return rows.pivot_table(index="seed", columns="region", values="value", aggfunc="first")
+
+
+def biome_weights(frame: pd.DataFrame) -> pd.Series | None:
+    """Each biome's share of the evaluated land cells (``region -> weight``), recovered from
+    every test run's global and per-biome MSE (:func:`ecodistill.stats.block_weights`); None
+    when the biomes of these rows do not partition the land they are scored on."""
+    from .. import stats
+
+    rows = frame[(frame["split"] == "test") & (frame["target"] == "ndvi") & (frame["metric"] == "rmse")]
+    parts = rows[rows["region"].astype(str).str.startswith("biome:")].pivot_table(
+        index="run_id", columns="region", values="value", aggfunc="first").dropna()
+    if parts.empty:
+        return None
+    totals = rows[rows["region"] == "global"].drop_duplicates("run_id").set_index("run_id")["value"]
+    parts = parts[parts.index.isin(totals.index)]
+    w = stats.block_weights(totals.loc[parts.index].to_numpy() ** 2, parts.to_numpy() ** 2)
+    return None if w is None else pd.Series(w / w.sum(), index=parts.columns)

@@ -22,7 +22,8 @@ from .text import no_results_message, pct, provenance_text, target_check
 NUMBERS = ("compression_params", "compression_flops", "student_params", "student_mb",
            "teacher_params", "retained_skill", "retained_skill_scratch", "r2_ratio", "gap_closed",
            "rmse_distilled", "rmse_scratch", "rmse_teacher", "rmse_diff", "rmse_diff_low",
-           "rmse_diff_high", "p_value", "n_seeds")
+           "rmse_diff_high", "p_value", "n_seeds", "n_sizes", "n_helps", "n_hurts", "n_scratch_match",
+           "fewest_label_years")
 
 
 def selection_text(selection: dict | None) -> str:
@@ -31,15 +32,15 @@ def selection_text(selection: dict | None) -> str:
     if not selection:
         return "no validation selection recorded"
     lr = selection.get("lr_by_family", {})
-    rates = "; ".join(f"{family} x{arms.get('distilled', float('nan')):g} / x{arms.get('scratch', float('nan')):g}"
+    rates = "; ".join(f"{family} {arms.get('distilled', float('nan')):.3g} / {arms.get('scratch', float('nan')):.3g}"
                       for family, arms in lr.items())
     counts = selection.get("n_trials_each", {})
     trials = (f"{counts.get('distilled')} validation trials for the distilled arm and "
               f"{counts.get('scratch')} for the scratch arm" if isinstance(counts, dict)
               else f"{counts} validation trials per arm")
     return (f"the distilled arm uses the {selection['loss']} loss with alpha = {selection['alpha']:g}, "
-            f"the scratch arm the {selection.get('scratch_loss', 'mse')} loss; learning-rate multiples "
-            f"(distilled / scratch) per family: {rates or 'not searched'}; chosen from {trials} at the "
+            f"the scratch arm the {selection.get('scratch_loss', 'mse')} loss; learning rates as multiples of the "
+            f"profile's base rate (distilled / scratch) per family: {rates or 'not searched'}; chosen from {trials} at the "
             f"headline size")
 
 
@@ -57,7 +58,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
     frame) and ``budget`` (:func:`budget_check`) save recomputing them; ``timing``
     (:func:`timing_table`) adds latency.
     """
-    from . import findings
+    from . import caveats, findings
     from .comparison import contrasts
     from .summary import summary_numbers
 
@@ -91,16 +92,20 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                finding_speed=findings.speed_finding(numbers),
                finding_teacher=" ".join(filter(None, [findings.teacher_finding(numbers), stronger])) or none,
                retained_finding=findings.retained_finding(table, student, s_clim) or none,
-               limitations=findings.bullets(findings.limitations(
+               limitations=findings.bullets(caveats.limitations(
                    profile, cfg, record, teacher_params, budget=budget, sweep=alpha_sweep(frame, selection),
                    chosen_alpha=(selection or {}).get("alpha"), contrasts=contrasts_table)))
+    out.update(verdict_counts(numbers, contrasts_table))
+    fewest = out["fewest_label_years"]
+    out["fewest_label_text"] = (f"only {int(fewest)} labelled training year{'' if fewest == 1 else 's'}"
+                                if np.isfinite(fewest) else "the fewest labelled years")
     if table.empty or pairs.empty:
-        return out
-    better, sure = int((pairs["diff"] > 0).sum()), int((pairs["ci_low"] > 0).sum())
-    worse = int((pairs["ci_high"] < 0).sum())
+        return plain_texts(out)
+    better, sure = int((pairs["diff"] < 0).sum()), int((pairs["ci_high"] < 0).sum())
+    worse = int((pairs["ci_low"] > 0).sum())
     out["verdict_sizes"] = (f"distilled students have a lower mean test RMSE than scratch at "
-                            f"{better} of {len(pairs)} student sizes; the 95% interval of the "
-                            f"difference lies above zero at {sure} and below zero at {worse}")
+                            f"{better} of {len(pairs)} student sizes; the 95% interval of ΔRMSE "
+                            f"(distilled − scratch) lies below zero at {sure} and above zero at {worse}")
     teacher_skill = (float(teacher_rows["r2_anom_mean"].iloc[0]) - s_clim) if len(teacher_rows) else np.nan
     checks = target_check(table, pairs["method"].iloc[0])
     if not (np.isfinite(teacher_skill) and teacher_skill >= findings.MIN_TEACHER_SKILL):
@@ -118,7 +123,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
     distilled = distilled[distilled["method"] == pair["method"].iloc[0]] if len(pair) else distilled
     scratch = mine[mine["init"] == "scratch"]
     if pair.empty or distilled.empty or scratch.empty:
-        return out
+        return plain_texts(out)
     pair, distilled, scratch = pair.iloc[0], distilled.iloc[0], scratch.iloc[0]
     seeds = sorted(int(s) for s in final[final["student"] == student]["seed"].unique())
     out.update(
@@ -134,12 +139,53 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
         rmse_diff_low=float(pair["ci_low"]), rmse_diff_high=float(pair["ci_high"]),
         p_value=float(pair["p_value"]), n_seeds=float(len(seeds)),
         provenance=provenance_text(profile, seeds, hardware))
-    if np.isfinite(pair["gap_closed"]) and pair["gap_closed"] < 0:
-        out["gap_closed_text"] = (f"distillation does not close the scratch-to-teacher test-RMSE gap at "
-                                  f"{student}: the distilled student's RMSE is the higher one")
-    elif np.isfinite(pair["gap_closed"]):
-        out["gap_closed_text"] = (f"distillation closes {pct(pair['gap_closed'])} of the "
-                                  f"scratch-to-teacher test-RMSE gap at {student}")
-    else:
-        out["gap_closed_text"] = f"the gap closed at {student} is not reported: {pair['gap_reason']}"
+    out["gap_closed_text"] = gap_text(pair, student)
+    return plain_texts(out)
+
+
+def verdict_counts(numbers: pd.DataFrame, contrasts_table: pd.DataFrame) -> dict[str, float]:
+    """The counts the authored conclusions glue: student sizes compared (``n_sizes``), where
+    distillation helps or hurts (interval of ΔRMSE below / above zero), where a tuned scratch
+    student reaches the adapted teacher's anomaly R² (``n_scratch_match``), and the fewest
+    labelled years of the label-budget control (``fewest_label_years``); NaN when absent."""
+    sizes = numbers[numbers["student"] != "teacher"] if len(numbers) else numbers
+    teacher = numbers.loc[numbers["student"] == "teacher", "r2_anom_distilled"] if len(numbers) else []
+    years = contrasts_table["label_years"].dropna() if len(contrasts_table) else pd.Series(dtype=float)
+    return {"n_sizes": float(len(sizes)),
+            "n_helps": float((sizes["verdict"] == "helps").sum()) if len(sizes) else np.nan,
+            "n_hurts": float((sizes["verdict"] == "hurts").sum()) if len(sizes) else np.nan,
+            "n_scratch_match": float((sizes["r2_anom_scratch"] >= float(teacher.iloc[0])).sum())
+            if len(sizes) and len(teacher) else np.nan,
+            "fewest_label_years": float(years.min()) if len(years) else np.nan}
+
+
+def gap_text(pair: pd.Series, student: str) -> str:
+    """The gap-closed sentence at ``student`` (a :func:`paired_comparison` row), or why it is
+    not reported, in words: no gap when the teacher is not better than the scratch student,
+    an unresolvable gap when it is smaller than twice the scratch seed spread."""
+    gap, scratch, teacher = pair["gap_closed"], pair["rmse_scratch"], pair["rmse_teacher"]
+    if np.isfinite(gap) and gap < 0:
+        return (f"distillation does not close the scratch-to-teacher test-RMSE gap at {student}: the "
+                "distilled student's RMSE is the higher one")
+    if np.isfinite(gap):
+        return f"distillation closes {pct(gap)} of the scratch-to-teacher test-RMSE gap at {student}"
+    if np.isfinite(teacher) and np.isfinite(scratch) and teacher >= scratch:
+        return (f"there is no gap for distillation to close at {student}: the teacher's test RMSE "
+                f"({teacher:.4f}) is not below the scratch student's ({scratch:.4f})")
+    if np.isfinite(teacher) and np.isfinite(scratch):
+        return (f"the gap closed at {student} is not reported: the teacher is better than the scratch "
+                f"student by less than twice the scratch seed spread ({(scratch - teacher) * 1e3:.2f} ×10⁻³)")
+    return f"the gap closed at {student} is not reported: no teacher row"
+
+
+#: Keys of :func:`headline` quoted inline with ``{glue:text}`` (plain text, not Markdown).
+PLAIN_KEYS = ("verdict_sizes", "gap_closed_text", "retained_text", "target_text", "selection_text")
+
+
+def plain_texts(out: dict[str, Any]) -> dict[str, Any]:
+    """``out`` with the inline keys (:data:`PLAIN_KEYS`) free of Markdown code marks: a
+    ``{glue:text}`` role pastes them verbatim, so backticks would show."""
+    for key in PLAIN_KEYS:
+        if isinstance(out.get(key), str):
+            out[key] = out[key].replace("`", "")
     return out

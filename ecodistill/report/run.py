@@ -78,7 +78,9 @@ def run_provenance(profile: str, seed: int, run_ids: dict[str, str], students_on
     runs, what makes the teacher predictions they need."""
     if not run_ids:
         return no_teacher_message(profile, "teacher predictions")
-    hardware = f"teacher on {hardware_label(profile)}, students on {students_on}"
+    teacher = hardware_label(profile)
+    hardware = f"teacher and students on {teacher}" if teacher == students_on else \
+        f"teacher on {teacher}, students on {students_on}"
     return provenance_text(profile, [seed], hardware)
 
 

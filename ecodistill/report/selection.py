@@ -94,9 +94,10 @@ def loss_trials(selection: dict | None, profile: str | None = None) -> pd.DataFr
     MSE loss at every alpha, then every other offline loss at the best alpha; scratch: every
     truth loss), with the chosen one marked.
 
-    Columns: ``arm, loss, alpha, val_rmse, chosen``.
+    Columns: ``arm, loss, alpha, val_rmse, chosen, excluded`` (``excluded``: tried for the
+    record but not allowed to win, :func:`excluded_losses_text`).
     """
-    columns = ["arm", "loss", "alpha", "val_rmse", "chosen"]
+    columns = ["arm", "loss", "alpha", "val_rmse", "chosen", "excluded"]
     trials = _trials(selection, profile, columns)
     if trials.empty:
         return trials
@@ -105,8 +106,43 @@ def loss_trials(selection: dict | None, profile: str | None = None) -> pd.DataFr
     chosen = np.where(rows["arm"] == "scratch", rows["loss"] == selection.get("scratch_loss"),
                       (rows["loss"] == selection["loss"]) & np.isclose(rows["alpha"].fillna(-1),
                                                                        selection["alpha"]))
-    out = rows.assign(chosen=chosen)[columns].sort_values(["arm", "val_rmse"])
+    excluded = (rows["arm"] != "scratch") & rows["loss"].isin(selection.get("ablation_only", []))
+    out = rows.assign(chosen=chosen, excluded=excluded)[columns].sort_values(["arm", "val_rmse"])
     return labelled(out.reset_index(drop=True), _missing(profile))
+
+
+def excluded_losses_text(selection: dict | None) -> str:
+    """Why losses that were tried did not compete in the selection (``ablation_only`` of
+    ``selection.json``: the losses that need the teacher's features at every step, while the
+    compared students learn offline from its cached predictions), with their validation RMSE
+    against the selected loss's, at learning rate x1 and after its search; empty when no loss
+    was left out."""
+    if not selection or not selection.get("ablation_only"):
+        return ""
+    trials = pd.DataFrame(selection.get("trials", []))
+    if trials.empty or not TRIAL_KEYS <= set(trials.columns):
+        return ""
+    at1 = trials[(trials["student"] == selection["student"]) & (trials["arm"] == "distilled")
+                 & trials["stage"].isin(["alpha", "loss"]) & np.isclose(trials["alpha"], selection["alpha"])]
+    rmse = at1.groupby("loss")["val_rmse"].min()
+    chosen = selection["loss"]
+    left = [loss for loss in selection["ablation_only"] if loss in rmse]
+    if not left or chosen not in rmse:
+        return ""
+    names = " and ".join(left)
+    values = " and ".join(f"{rmse[loss]:.4f}" for loss in left)
+    lowest = rmse[left].min() <= rmse.min()
+    lead = (f"The {names} loss had the lowest validation RMSE of all the distilled arm's losses"
+            if lowest else f"The {names} loss was tried but not admitted to the choice")
+    best, best_rmse = tuned_val_rmse(selection, "distilled")
+    tuned = (f"; after its learning-rate search the {chosen} arm reached {best_rmse:.4f} at "
+             f"{best:g} × the base rate" if np.isfinite(best_rmse) else "")
+    return (f"{lead} at the base learning rate: {values}, against {rmse[chosen]:.4f} for the "
+            f"selected {chosen} loss{tuned}. It did not compete in the selection: it is a feature loss that "
+            "needs the teacher's intermediate features at every training step (a live teacher), whereas "
+            "every compared student, control and label-budget run learns offline from the teacher's cached "
+            "predictions. It was therefore not given a learning-rate search or final runs, and whether it "
+            "would beat the selected loss once tuned is an open question that this build has not run.")
 
 
 def tuned_val_rmse(selection: dict, arm: str, family: str | None = None) -> tuple[float, float]:
@@ -188,6 +224,11 @@ def _teacher_record(profile: str) -> dict | None:
         return None
 
 
+def _span(years: tuple[int, int]) -> str:
+    """``1995–2010``, or ``2013`` for a single year."""
+    return str(years[0]) if years[0] == years[1] else f"{years[0]}–{years[1]}"
+
+
 def _train_days(years: tuple[int, int]) -> int:
     return int(pd.date_range(f"{years[0]}-01-01", f"{years[1]}-12-31").size)
 
@@ -211,10 +252,9 @@ def training_table(profiles: tuple[str, ...] = ("smoke", "cpu", "full"),
         d, t = cfg.data, cfg.teacher
         days = _train_days(d.train_years)
         row = {"grid": f"{d.nlat} x {d.nlon}",
-               "training / validation / test years": (f"{d.train_years[0]}–{d.train_years[1]} / "
-                                                      f"{d.val_years[0]}–{d.val_years[1]} / "
-                                                      f"{d.test_years[0]}–{d.test_years[1]}"),
-               "extra unlabelled years": (f"{d.extra_years[0]}–{d.extra_years[1]}" if d.extra_years
+               "training / validation / test years": (f"{_span(d.train_years)} / {_span(d.val_years)} / "
+                                                      f"{_span(d.test_years)}"),
+               "extra unlabelled years": (_span(d.extra_years) if d.extra_years
                                           else "none"),
                "teacher (AFNO)": f"dim {t.embed_dim}, depth {t.depth}, patch {t.patch_size}"}
         for label, train in (("pre-training", cfg.pretrain), ("adaptation", cfg.adapt),

@@ -253,7 +253,7 @@ def headroom_shown(headroom: pd.DataFrame) -> pd.DataFrame:
 
     rows = [{"model": r["model"] if r["model"] != "headroom" else "AFNO from scratch",
              "parameters": fmt("params", r["n_params"]),
-             "lr multiple": f"x{r['lr_scale']:g}" if np.isfinite(r["lr_scale"]) else "–",
+             "lr multiple": f"{r['lr_scale']:g} ×" if np.isfinite(r["lr_scale"]) else "–",
              "seeds": int(r["n_seeds"]),
              "anomaly R² (mean ± std)": fmt("r2", r["r2_anom_mean"])
              + (f" ± {fmt('r2', r['r2_anom_std'])}" if np.isfinite(r["r2_anom_std"]) else ""),

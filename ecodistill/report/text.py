@@ -48,8 +48,9 @@ def hardware_label(profile: str) -> str:
     if not path.is_file():
         return "hardware not recorded (no teacher record)"
     record = json.loads(path.read_text())
-    host = record.get("host") or record.get("cpu") or ""
-    return f"{record.get('device', 'unknown device')}{f' ({host})' if host else ''}"
+    host = str(record.get("host") or record.get("cpu") or "")
+    host = host.replace(" (", ", ").replace(")", "")  # one level of brackets in the sentences quoting it
+    return f"{record.get('device', 'unknown device')}{f': {host}' if host else ''}"
 
 
 def seeds_text(seeds: list[int]) -> str:
@@ -60,10 +61,10 @@ def seeds_text(seeds: list[int]) -> str:
 
 
 def provenance_text(profile: str, seeds, hardware: str | None = None) -> str:
-    """``profile <p>, hardware: <where>, <n> seeds (...)`` for a chapter's numbers
+    """``profile <p>; hardware: <where>; <n> seeds (...)`` for a chapter's numbers
     (``hardware`` defaults to :func:`hardware_label`)."""
     seeds = sorted(int(seed) for seed in seeds)
-    return f"profile {profile}, hardware: {hardware or hardware_label(profile)}, {seeds_text(seeds)}"
+    return f"profile {profile}; hardware: {hardware or hardware_label(profile)}; {seeds_text(seeds)}"
 
 
 def pct(share: float) -> str:
@@ -117,3 +118,86 @@ def profile_banner(profile: str):
     from IPython.display import Markdown
 
     return Markdown(profile_banner_text(profile))
+
+
+def commands_table(profile: str) -> pd.DataFrame:
+    """Which command makes the results each chapter reads, at ``profile`` (the appendix's
+    table; the chapters themselves only name what they need). Columns: ``chapter, makes,
+    command``."""
+    p = profile
+    teacher = teacher_command(p)
+    rows = [
+        ("The data", "the simulated dataset of the profile (cached; also made on first use)",
+         f"python -m ecodistill data build --profile {p}"),
+        ("The data", "the baselines: climatology, persistence, linear",
+         f"python -m ecodistill data baselines --profile {p}"),
+        ("The teacher", "the adapted, from-scratch and label-budget teachers and their predictions",
+         f"{teacher} --label-budgets 1 3 10" if p != "full" else teacher),
+        ("Distillation: one run", "one student run, any loss, alpha or learning rate",
+         f"python -m ecodistill distill --profile {p} --loss l1 --alpha 0.75"),
+        ("Distilled vs from scratch", "the selection, the final runs, the controls and the headroom check",
+         f"python -m ecodistill matrix --profile {p}" + (" (inside gpu-run on a GPU)" if p == "full" else "")),
+        ("Raspberry Pi timings", "latency, FLOPs and bytes of every model on this host",
+         f"python -m ecodistill.deploy.bench --profile {p} --threads 1,all --batches 1,8"),
+        ("Raspberry Pi timings", "the 0.25° grid (720 × 1440): FourCastNet's shape and the students",
+         (f"python -m ecodistill.deploy.bench --profile {p} --grid 720x1440 --runtimes torch --dtypes fp32 "
+          "--threads 1 --batches 1 --prune 0 --warmup 1 --max-seconds 60 --min-runs 2 "
+          "--models fourcastnet,teacher,<students>")),
+        ("Raspberry Pi timings", "test skill of the int8, fp16 and pruned students",
+         f"python -m ecodistill compressed-skill --profile {p}"),
+        ("Raspberry Pi timings", "the ARM64 check under emulation", f"bash scripts/arm64_check.sh {p}"),
+        ("Raspberry Pi timings", "measurements on a Raspberry Pi (run on the Pi)",
+         f"python -m ecodistill.deploy.bench --profile {p} --threads 1,all --out results/pi"),
+        ("FLUXNET sites", "the real-data benchmark", f"python -m ecodistill fluxnet --profile {p}"),
+        ("The book", "every chapter executed, then the site", f"python -m ecodistill book --profile {p}"),
+    ]
+    return pd.DataFrame(rows, columns=["chapter", "makes", "command"])
+
+
+def caption_note(profile: str, seeds) -> str:
+    """The end of a figure caption: ``Profile cpu; 5 seeds (0, 1, 2, 3, 4)``."""
+    return f"Profile {profile}; {seeds_text(sorted(int(s) for s in seeds))}"
+
+
+def full_profile_status() -> str:
+    """Whether the thesis-scale ``full`` profile has been run, in one sentence for the prose."""
+    folder = results_dir("full") / "runs"
+    if any(folder.glob("kd-*-final-*.csv")) and any(folder.glob("scratch-*-final-*.csv")):
+        return "the full profile has been run; its results are under results/full"
+    if (results_dir("full") / "teacher" / "teacher.json").is_file():
+        return ("the full profile's teacher has been trained, but its students have not: no full-profile "
+                "comparison exists yet")
+    return ("the full profile's NDVI experiment (the ~10⁸-parameter teacher on a 64 × 128 grid, which needs a "
+            "GPU) has not been run: every NDVI result in this book comes from a reduced-scale profile")
+
+
+def note(text: str, label: str = "Source") -> object:
+    """A provenance or settings line as a wrapped paragraph (Markdown), not a printed line
+    that a page at 1,280 px clips: ``*Source:* profile cpu, grid 32x64, …``."""
+    body = " ".join(str(text).split()).replace("*", r"\*")
+    return markdown(f"*{label}:* {body}" if label else body)
+
+
+class Markdown:
+    """Markdown that displays as both ``text/markdown`` (what ``{glue:md}`` pastes within a
+    chapter) and ``text/html`` (what ``{glue:}`` pastes into another page, which cannot take
+    Markdown); its plain text is the Markdown itself, so executed chapters stay comparable."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        from markdown_it import MarkdownIt
+
+        return f'<div class="ed-glued">{MarkdownIt("commonmark").render(self.text)}</div>'
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def markdown(text: str) -> Markdown:
+    """``text`` as a displayable :class:`Markdown` object (the book parses it as MyST)."""
+    return Markdown(text)

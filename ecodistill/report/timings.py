@@ -21,6 +21,7 @@ from ..deploy.pi import project
 from ..store import runs
 from ..utils import results_dir
 from .frames import read_current, wide
+from .summary import label
 
 
 def no_timings_message(profile: str) -> str:
@@ -93,7 +94,8 @@ def grid_timings(t_all: pd.DataFrame, grid: str = "720x1440") -> pd.DataFrame:
     columns = ["run_id", "model", "kind", "n_params", "flops_per_map", "runtime", "dtype",
                "threads", "median_ms", "p90_ms", "n"]
     out = t_all[t_all["grid"] == grid][columns].reset_index(drop=True)
-    out.attrs["missing"] = (f"no {grid} timings yet — run the {grid} command in Prerequisites")
+    out.attrs["missing"] = (f"no {grid} timings at this profile yet — the command is in the appendix "
+                            "(commands that make the results)")
     return out
 
 
@@ -109,7 +111,12 @@ def reference_speedups(t_all: pd.DataFrame, grid: str = "720x1440") -> pd.DataFr
         out.attrs["missing"] = "no speed-ups: no run timed fourcastnet or the teacher on this grid"
         return out
     same = rows[rows["run_id"] == timed["run_id"].iloc[-1]]  # ratios within one run
-    return speedups(same, int(same["threads"].min()), teacher=ref)
+    out = speedups(same, int(same["threads"].min()), teacher=ref)
+    out = out.rename(columns={"speedup_vs_teacher_fp32": f"speed-up vs {ref} fp32 (same runtime)",
+                              "speedup_vs_teacher_torch_fp32": f"speed-up vs {ref} PyTorch fp32"})
+    if set(out["runtime"]) <= {"torch"}:  # one runtime: the two ratios are the same numbers
+        out = out.drop(columns=f"speed-up vs {ref} fp32 (same runtime)")
+    return out
 
 
 def int8_effect(t: pd.DataFrame, threads: int = 1) -> pd.DataFrame:
@@ -124,25 +131,36 @@ def int8_effect(t: pd.DataFrame, threads: int = 1) -> pd.DataFrame:
 
 
 def int8_texts(eff: pd.DataFrame) -> tuple[str, str]:
-    """``(best, slower)`` from :func:`int8_effect`: the best int8 speed-up (``"n/a"`` without
-    int8 timings) and the (model, runtime, dtype) where int8 is slower than fp32."""
-    best = f"{eff['int8_speedup'].max():.2f}x" if len(eff) else "n/a"
-    slow = eff[eff["int8_speedup"] < 1][["model", "runtime", "dtype"]].itertuples(index=False)
-    return best, ", ".join(f"{m} ({r} {d})" for m, r, d in slow) or "none"
+    """``(best, slower)`` from :func:`int8_effect`: the best int8 speed-up with the model and
+    runtime that reach it (``"n/a"`` without int8 timings), and a count of where int8 is
+    slower than fp32, per runtime and int8 kind (the table lists every case)."""
+    if eff.empty:
+        return "n/a", "no model (no int8 timings)"
+    top = eff.loc[eff["int8_speedup"].idxmax()]
+    best = f"{top['int8_speedup']:.2f}× ({top['model']}, {top['runtime']} {top['dtype']})"
+    slow = eff[eff["int8_speedup"] < 1]
+    if slow.empty:
+        return best, "no model"
+    parts = [f"{runtime} {dtype} for {len(g[g['int8_speedup'] < 1])} of {len(g)} models"
+             for (runtime, dtype), g in eff.groupby(["runtime", "dtype"])
+             if (g["int8_speedup"] < 1).any()]
+    return best, (f"{len(slow)} of the {len(eff)} model, runtime and int8-kind combinations timed here: "
+                  + "; ".join(parts))
 
 
 def _final_r2(profile: str) -> pd.DataFrame:
-    """Test R² (global) of every NDVI run of the current protocol (:func:`read_current`):
-    ``run_id, student, tag, init, kind, teacher_role, r2``."""
+    """Test R² and anomaly R² (global) of every NDVI run of the current protocol
+    (:func:`read_current`): ``run_id, student, tag, init, kind, teacher_role, r2, r2_anom``."""
     w = wide(read_current(profile))
-    columns = ["run_id", "student", "tag", "init", "kind", "teacher_role", "r2"]
+    columns = ["run_id", "student", "tag", "init", "kind", "teacher_role", "r2", "r2_anom"]
     if "r2" not in w:
         return pd.DataFrame(columns=columns)
-    return w.assign(teacher_role=w.get("teacher_role", ""))[columns]
+    return w.assign(teacher_role=w.get("teacher_role", ""), r2_anom=w.get("r2_anom", np.nan))[columns]
 
 
-def trained_skill(profile: str, models: pd.DataFrame) -> pd.Series:
-    """Test R² (global, mean over seeds) of each benchmarked model's trained counterpart.
+def trained_skill(profile: str, models: pd.DataFrame, metric: str = "r2") -> pd.Series:
+    """Test ``metric`` (``r2`` or ``r2_anom``; global, mean over seeds) of each benchmarked
+    model's trained counterpart.
 
     A student row (``model`` = a student preset name) gets its reported distilled runs
     (tag ``final``); a pruned row (``<name>-pruned<p>``) gets the pruned + distillation
@@ -158,7 +176,7 @@ def trained_skill(profile: str, models: pd.DataFrame) -> pd.Series:
         hit = r[(r["student"] == name) & (r["tag"] == tag) & (r["init"] == "distilled")]
         if m["kind"] == "teacher":
             hit = teacher
-        out.append(float(hit["r2"].mean()) if m["kind"] in ("student", "teacher") and len(hit) else np.nan)
+        out.append(float(hit[metric].mean()) if m["kind"] in ("student", "teacher") and len(hit) else np.nan)
     return pd.Series(out, index=models.index, dtype=float)
 
 
@@ -186,7 +204,7 @@ def int8_skill(profile: str, models: pd.DataFrame) -> pd.DataFrame:
 
 TIMING_TABLE_COLUMNS = ["model", "kind", "family", "n_params", "GFLOP_per_map", "MB_moved_per_map",
                    "torch_fp32_ms", "ort_fp32_ms", "best_int8_ms", "best_int8", "projected_pi4_ms",
-                   "projected_pi5_ms", "test_r2", "test_r2_int8", "int8_r2_loss_pct"]
+                   "projected_pi5_ms", "test_r2", "test_r2_anom", "test_r2_int8", "int8_r2_loss_pct"]
 
 
 def timing_table(profile: str, t: pd.DataFrame, threads: int = 1) -> pd.DataFrame:
@@ -233,6 +251,7 @@ def timing_table(profile: str, t: pd.DataFrame, threads: int = 1) -> pd.DataFram
         weights = sizes.drop_duplicates("model").set_index("model")["weights"]
         table["weights"] = table["model"].map(weights)
     table["test_r2"] = trained_skill(profile, table)
+    table["test_r2_anom"] = trained_skill(profile, table, "r2_anom")
     table = table.join(int8_skill(profile, table))
     table.attrs["missing"] = no_timings_message(profile)
     return table
@@ -260,7 +279,7 @@ def _int8_skill_target(profile: str, name: str, eff: pd.DataFrame) -> dict:
 
     skill_rows = current_compressed_skill(profile)
     skill_rows = skill_rows[skill_rows["student"] == name]
-    row = {"target": "int8 >= 1.5x faster with <= 1 % loss of test R²", "model": name}
+    row = {"target": "int8 ≥ 1.5× faster with ≤ 1 % loss of test R²", "model": name}
     if skill_rows.empty:
         return {**row, "value": "no int8 skill result yet",
                 "met": "not yet available (run python -m ecodistill compressed-skill "
@@ -276,7 +295,7 @@ def _int8_skill_target(profile: str, name: str, eff: pd.DataFrame) -> dict:
                 "met": "not yet available"}
     ok = [c for c in cands if c[2] <= 1.0]
     v, sp, lo = max(ok or cands, key=lambda c: c[1])
-    return {**row, "model": f"{name} ({v})", "value": f"{sp:.2f}x, R² loss {lo:.2f} %",
+    return {**row, "model": f"{name} ({label(v)})", "value": f"{sp:.2f}×, R² loss {lo:.2f} %",
             "met": "met" if ok and sp >= 1.5 else "not met"}
 
 
@@ -293,7 +312,7 @@ def speed_targets(profile: str, table: pd.DataFrame, t: pd.DataFrame,
     Without timed students and teacher, the first target's row says what makes the timings.
     Columns: ``target, model, value, met``.
     """
-    speed_target = ">= 50x faster than the teacher (1 thread, PyTorch fp32)"
+    speed_target = "≥ 50× faster than the teacher (1 thread, PyTorch fp32)"
     students = table[(table["kind"] == "student")
                      & ~table["model"].astype(str).str.contains("-pruned")]
     teacher = table[table["kind"] == "teacher"]
@@ -306,7 +325,7 @@ def speed_targets(profile: str, table: pd.DataFrame, t: pd.DataFrame,
         rows.append({"target": speed_target,
                      "model": best["model"] + ("" if has_skill
                                                else " (fastest; skill not yet available)"),
-                     "value": f"{ratio:.1f}x", "met": ("met" if ratio >= 50 else "not met")
+                     "value": f"{ratio:.1f}×", "met": ("met" if ratio >= 50 else "not met")
                      + ("" if has_skill else " (speed only: no skill result yet)")})
     else:
         missing = table.attrs.get("missing", no_timings_message(profile))
@@ -316,13 +335,13 @@ def speed_targets(profile: str, table: pd.DataFrame, t: pd.DataFrame,
     eff = eff[eff["model"].isin(students["model"])]  # int8 on top of the distilled students
     if len(eff) and len(students) and len(teacher):
         name = best["model"]
-        for label, sub in ((f"int8 >= 1.5x faster than fp32 ({name})", eff[eff["model"] == name]),
-                           ("int8 >= 1.5x faster than fp32 (best of all students)", eff)):
+        for target, sub in ((f"int8 ≥ 1.5× faster than fp32 ({name})", eff[eff["model"] == name]),
+                            ("int8 ≥ 1.5× faster than fp32 (best of all students)", eff)):
             if len(sub):
                 b = sub.loc[sub["int8_speedup"].idxmax()]
-                rows.append({"target": label,
+                rows.append({"target": target,
                              "model": f"{b['model']} ({b['runtime']} {b['dtype']})",
-                             "value": f"{b['int8_speedup']:.2f}x",
+                             "value": f"{b['int8_speedup']:.2f}×",
                              "met": "met" if b["int8_speedup"] >= 1.5 else "not met"})
         rows.append(_int8_skill_target(profile, name, eff[eff["model"] == name]))
     out = pd.DataFrame(rows, columns=["target", "model", "value", "met"])
@@ -364,10 +383,39 @@ def arm64_table(profile: str) -> pd.DataFrame:
     return out
 
 
+def short_error(message: str) -> str:
+    """The readable core of an onnxruntime error message: no exception class, temporary
+    path, node name or source location (``Could not find an implementation for
+    ConvInteger(10)``)."""
+    import re
+
+    text = str(message).strip()
+    text = re.sub(r"^.*?\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"Load model from \S+ failed:", "", text)
+    text = re.sub(r"^.*\) const ", "", text)  # a C++ source location before the message
+    text = re.sub(r" node with name '[^']*'", "", text)
+    text = re.sub(r"Node \(\w+\) ", "", text)
+    return text.strip(" .") or "unknown error"
+
+
+def arm64_errors(arm: pd.DataFrame) -> pd.DataFrame:
+    """Why the ARM64 variants that do not run fail: one row per distinct error (:func:`short_error`)
+    with the variants and models it stops and the emulated CPUs it was seen on. Columns:
+    ``variant, models, cpus, error``; no rows when every variant runs."""
+    failed = arm[~arm["runs"].astype(bool)] if len(arm) else arm
+    if failed.empty:
+        return pd.DataFrame(columns=["variant", "models", "cpus", "error"])
+    failed = failed.assign(reason=failed["error"].map(short_error))
+    out = failed.groupby(["variant", "reason"], sort=True).agg(
+        models=("model", lambda m: ", ".join(sorted(set(m)))), cpus=("cpu", lambda c: ", ".join(sorted(set(c)))))
+    return out.reset_index().rename(columns={"reason": "error"})[["variant", "models", "cpus", "error"]]
+
+
 def pi_timings() -> pd.DataFrame:
     """Measurements taken on a Raspberry Pi (``results/pi/timings.csv``), with the CPU."""
     columns = ["cpu", "model", "grid", "runtime", "dtype", "threads", "median_ms", "p90_ms", "n"]
     out = runs.read_timings("pi")[columns]
-    out.attrs["missing"] = ("no Raspberry Pi measurements yet (results/pi/): run the one-line "
-                            "command of ecodistill.deploy.bench on a Pi")
+    out.attrs["missing"] = ("No Raspberry Pi was attached to the machines that built this book, so no "
+                            "latency was measured on a Pi (results/pi/ is empty): every Pi latency in this "
+                            "chapter is the projection above, never a measurement.")
     return out
