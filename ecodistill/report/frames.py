@@ -10,6 +10,7 @@ empty result without a branch in the notebook. Used by chapters 2 to 5.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 import pandas as pd
 
@@ -21,6 +22,12 @@ META = ["kind", "init", "method", "family", "n_params", "flops_per_map", "alpha"
         "seed"]
 SIZE = ["student", "family", "n_params", "flops_per_map"]
 SETTING = ["init", "method", "alpha"]
+#: The columns :func:`with_variants` adds: which data a run saw and which use it answers.
+VARIANT = ["world", "inputs", "history", "ndvi_latency", "use"]
+#: The variant columns that identify a data configuration (``use`` follows from them).
+VARIANT_KEYS = ("world", "inputs", "history", "ndvi_latency")
+
+
 def read_results(profile: str, **where) -> pd.DataFrame:
     """:func:`ecodistill.store.runs.read_runs` with the profile recorded in ``attrs["profile"]``, so
     that an empty table built from it can name the command for that profile."""
@@ -75,12 +82,109 @@ def current(frame: pd.DataFrame, record: dict | None) -> pd.DataFrame:
     return out
 
 
-def read_current(profile: str, record: dict | None = None) -> pd.DataFrame:
+def read_current(profile: str, record: dict | None = None, variant: str | dict | None = "own") -> pd.DataFrame:
     """:func:`read_results` limited to the current protocol (:func:`current`), the teacher
-    record read from ``results/<profile>/teacher/teacher.json`` unless given."""
+    record read from ``results/<profile>/teacher/teacher.json`` unless given, with the
+    :data:`VARIANT` columns (:func:`with_variants`).
+
+    ``variant``: ``"own"`` (the default) keeps only the NDVI runs of the main comparison's data
+    variant (:func:`own_variant`: the teacher's world, inputs and history, no NDVI input), so the
+    ladder's other histories, the field-device students, the nowcast and the memory runs never
+    mix into the main tables; a dict of :data:`VARIANT_KEYS` keeps that variant; None keeps
+    every variant (the tables of the ladder and the uses select theirs).
+    """
     from ..experiments.teacher import teacher_record
 
-    return current(read_results(profile), record if record is not None else teacher_record(profile))
+    record = record if record is not None else teacher_record(profile)
+    frame = with_variants(current(read_results(profile), record))
+    if variant is None:
+        return frame
+    return select_variant(frame, own_variant(profile, record) if variant == "own" else variant)
+
+
+def use_name(ndvi_latency: int, method: str = "") -> str:
+    """The use a run answers: ``emulation`` (no NDVI observed) or ``nowcast L=<days>`` (NDVI
+    observed at least L days before); persistence baselines answer the nowcast at their
+    latency, the simulator's ceilings answer both (``ceiling``)."""
+    if method.startswith("ceiling"):
+        return "ceiling"
+    if method.startswith("persistence"):
+        days = method.removeprefix("persistence").strip("-").removesuffix("d")
+        return f"nowcast L={days or 1}"
+    return "emulation" if not ndvi_latency else f"nowcast L={int(ndvi_latency)}"
+
+
+def data_variant(data: dict | None) -> dict:
+    """The :data:`VARIANT_KEYS` of a saved data config (:func:`ecodistill.config.to_dict`
+    output, where an absent "added" field holds its default); {} when ``data`` is None."""
+    from ..config import DataConfig, from_dict, history_name
+
+    if data is None:
+        return {}
+    cfg = from_dict(DataConfig, data)
+    return {"world": cfg.world, "inputs": cfg.inputs, "history": history_name(cfg),
+            "ndvi_latency": int(cfg.ndvi_latency)}
+
+
+@lru_cache(maxsize=8192)
+def _config_variant(path: str) -> tuple:
+    cfg = json.loads(open(path).read())  # noqa: SIM115 (a cached read of one small file)
+    data = cfg.get("data") if isinstance(cfg.get("data"), dict) else (cfg.get("profile") or {}).get("data")
+    return tuple(data_variant(data).items())
+
+
+def run_variant(profile: str, run_id: str) -> dict:
+    """The :data:`VARIANT_KEYS` of one run, read from its saved config
+    (``results/<profile>/runs/<run_id>.json``: ``data`` for baselines, ``profile.data`` for
+    networks); cached per file. {} when the run has no config."""
+    path = runs.runs_dir(profile) / f"{run_id}.json"
+    return dict(_config_variant(str(path))) if path.is_file() else {}
+
+
+def own_variant(profile: str, record: dict | None = None) -> dict:
+    """The :data:`VARIANT_KEYS` of the main comparison: those of the teacher of ``record`` (the
+    teacher record: its chosen teacher was trained at the profile's data when it ran), else of
+    the profile's own data config. Teacher and students of the main comparison see the same.
+    {} (no filter) when the teacher's config records no data (runs written before it did)."""
+    from ..config import get_profile, to_dict
+
+    if record and record.get("run_id"):
+        return run_variant(profile, record["run_id"])
+    return data_variant(to_dict(get_profile(profile).data))
+
+
+def with_variants(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the :data:`VARIANT` columns, read from each NDVI run's config (columns a
+    test already set are kept; rows of other targets and runs without a config get empty
+    values). Keeps ``attrs``."""
+    if set(VARIANT) <= set(frame.columns):
+        return frame
+    profile = profile_of(frame)
+    ids = frame.loc[frame["target"] == "ndvi", "run_id"].astype(str).unique() if len(frame) else []
+    known = {rid: run_variant(profile, rid) for rid in ids} if profile != UNKNOWN_PROFILE else {}
+    out = frame.copy()
+    run_id = out["run_id"].astype(str)
+    for key in VARIANT_KEYS:
+        if key not in out:
+            out[key] = run_id.map(lambda r, k=key: known.get(r, {}).get(k, "")).where(out["target"] == "ndvi", "")
+    if "use" not in out:
+        out["use"] = [use_name(lat if lat != "" else 0, str(m)) if t == "ndvi" else ""
+                      for lat, m, t in zip(out["ndvi_latency"], out["method"], out["target"])]
+    out.attrs = dict(frame.attrs)
+    return out
+
+
+def select_variant(frame: pd.DataFrame, variant: dict) -> pd.DataFrame:
+    """The rows of ``frame`` (:func:`with_variants`) whose NDVI runs have the data ``variant``
+    (a dict of some :data:`VARIANT_KEYS`); rows of other targets pass. Keeps ``attrs``."""
+    frame = with_variants(frame)
+    keep = frame["target"] != "ndvi"
+    match = frame["target"] == "ndvi"
+    for key, value in variant.items():
+        match &= frame[key].astype(str) == str(value)
+    out = frame[keep | match].reset_index(drop=True)
+    out.attrs = dict(frame.attrs)
+    return out
 
 
 def profile_of(frame: pd.DataFrame) -> str:
