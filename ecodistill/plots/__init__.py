@@ -2,7 +2,8 @@
 
 - :mod:`~ecodistill.plots.base`: rcParams (set once, :func:`setup`), the sentence drawn in a
   figure's place while its results are missing, saving, maps, log axes, arm colours;
-- :mod:`~ecodistill.plots.data` (chapter 2, data): static maps, weather, NDVI, seasonal cycles;
+- :mod:`~ecodistill.plots.data` (chapter 2, data): static maps, weather, the land state, NDVI,
+  seasonal cycles;
 - :mod:`~ecodistill.plots.teacher` (chapter 2, teacher; curves also chapter 3): training
   curves, skill per biome or class, the headroom check;
 - :mod:`~ecodistill.plots.methods` (chapter 4): the methods figure;
@@ -32,7 +33,7 @@ from .base import (
     savefig,
     setup,
 )
-from .data import ndvi_panels, seasonal_cycles, static_panels, weather_sequence
+from .data import land_cell, land_state, ndvi_panels, seasonal_cycles, static_panels, weather_sequence
 from .fluxnet import coverage_bars, site_map, skill_vs_size
 from .methods import methods_figure
 from .results import (
@@ -48,10 +49,38 @@ from .teacher import biome_skill, group_skill, headroom_plot, loss_curves, teach
 from .timings import pareto
 
 __all__ = [
-    "BUDGET_STYLE", "FAMILY_MARKERS", "FIGURE_DIR", "INIT_COLORS", "alpha_sweep_plot",
-    "biome_panels", "biome_skill", "coverage_bars", "error_maps", "global_map", "group_skill",
-    "headroom_plot", "label_budget_plot", "label_points", "log_x", "loss_curves",
-    "loss_trials_plot", "message_figure", "methods_figure", "missing_text", "ndvi_panels",
-    "no_data", "pareto", "savefig", "scaling_curves", "seasonal_cycles", "setup", "site_map",
-    "skill_vs_size", "static_panels", "teacher_curves", "weather_sequence",
+    "BUDGET_STYLE",
+    "FAMILY_MARKERS",
+    "FIGURE_DIR",
+    "INIT_COLORS",
+    "alpha_sweep_plot",
+    "biome_panels",
+    "biome_skill",
+    "coverage_bars",
+    "error_maps",
+    "global_map",
+    "group_skill",
+    "headroom_plot",
+    "label_budget_plot",
+    "label_points",
+    "land_cell",
+    "land_state",
+    "log_x",
+    "loss_curves",
+    "loss_trials_plot",
+    "message_figure",
+    "methods_figure",
+    "missing_text",
+    "ndvi_panels",
+    "no_data",
+    "pareto",
+    "savefig",
+    "scaling_curves",
+    "seasonal_cycles",
+    "setup",
+    "site_map",
+    "skill_vs_size",
+    "static_panels",
+    "teacher_curves",
+    "weather_sequence",
 ]

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
 
-from .base import global_map, setup
+from .base import global_map, message_figure, setup
 
 
 def static_panels(static) -> plt.Figure:
@@ -113,3 +113,53 @@ def seasonal_cycles(curves, ncols: int = 4) -> plt.Figure:
         ax.set_xlabel("day of year")
     return fig
 
+
+
+def land_cell(ds, band: tuple[float, float] = (25.0, 60.0)) -> tuple[int, int]:
+    """``(i, j)`` of the land cell within the latitude ``band`` (either hemisphere) whose deepest
+    soil layer (``swvl4``) varies most from year to year: where the land state's memory shows."""
+    land = ds["land_mask"].values
+    lat = np.abs(ds["lat"].values)[:, None] * np.ones_like(land, dtype=float)
+    annual = ds["swvl4"].groupby("time.year").mean().std("year").values
+    spread = np.where(land & (lat >= band[0]) & (lat <= band[1]) & np.isfinite(annual), annual, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(spread)), spread.shape)
+    return int(i), int(j)
+
+
+def land_state(ds, day: int, years: int = 5, cell: tuple[int, int] | None = None) -> plt.Figure:
+    """The land state as models see it (ERA5 names, world v2): left, the daily anomalies of the
+    top (``swvl1``, 0-7 cm) and deepest (``swvl4``, 100-289 cm) soil layers at one land cell over
+    the last ``years`` years (the per-cell daily climatology removed); right, the snow depth
+    ``sd`` (m of water equivalent) on day ``day`` (an index of ``ds.time``).
+
+    Args:
+        ds: a schema dataset of world v2 (``swvl1``, ``swvl4``, ``sd``, ``land_mask``).
+        cell: ``(i, j)`` of the cell; default :func:`land_cell`.
+    """
+    from ..data.realism import daily_anomalies
+
+    setup()
+    if "swvl4" not in ds:
+        return message_figure("this dataset has no layered land state (world v1 gives models only swvl1)")
+    i, j = land_cell(ds) if cell is None else cell
+    doy = ds["time"].dt.dayofyear.values
+    n = min(ds.sizes["time"], 365 * years)
+    fig, (ax, ax_map) = plt.subplots(1, 2, figsize=(11, 3.0), constrained_layout=True,
+                                     gridspec_kw={"width_ratios": [1.1, 1]})
+    times = ds["time"].values[-n:]
+    for var, colour, label in (("swvl1", "#4c9be8", "swvl1 (0–7 cm)"), ("swvl4", "#7a4b16", "swvl4 (100–289 cm)")):
+        anomaly = daily_anomalies(ds[var].values[:, i, j], doy)[-n:]
+        ax.plot(times, anomaly, lw=0.9 if var == "swvl1" else 1.6, color=colour, label=label)
+    ax.axhline(0, color="0.4", lw=0.6)
+    ax.set_ylabel("anomaly (m³ m⁻³)")
+    lat, lon = float(ds["lat"].values[i]), (float(ds["lon"].values[j]) + 180.0) % 360.0 - 180.0
+    ax.set_title(f"soil water anomalies at {abs(lat):.0f}° {'N' if lat >= 0 else 'S'}, "
+                 f"{abs(lon):.0f}° {'E' if lon >= 0 else 'W'}")
+    ax.legend(loc="upper left", fontsize=8, ncol=2)
+    snow = ds["sd"].isel(time=day).values
+    mesh = global_map(ax_map, np.where(snow > 0, snow, np.nan), ds["lat"].values, ds["lon"].values,
+                      ds["land_mask"].values, cmap="Blues", vmin=0, vmax=max(float(np.nanpercentile(snow, 99)), 1e-3))
+    ax_map.plot(float(ds["lon"].values[j]), lat, marker="o", mfc="none", mec="crimson", ms=7)
+    ax_map.set_title(f"snow depth sd, {str(ds['time'].values[day])[:10]}")
+    fig.colorbar(mesh, ax=ax_map, shrink=0.85, label="m of water equivalent")
+    return fig

@@ -3,6 +3,10 @@ chapter concept, every public name re-exported here (``from ecodistill import re
 
 - :mod:`~ecodistill.report.frames` (all chapters): reading result rows and the validation
   selection, one row per run, aggregating over seeds, :func:`show`;
+- :mod:`~ecodistill.report.realism` (chapter 2, data): the world versions and the realism
+  table, judged against its targets, with what each miss biases;
+- :mod:`~ecodistill.report.uses` (chapter 2; quoted by chapter 4): input sets, history
+  settings, and the references of each use (emulation, nowcast, ceiling);
 - :mod:`~ecodistill.report.text` (all chapters): what is missing and which command makes it,
   provenance, percentages, the size target;
 - :mod:`~ecodistill.report.teacher` (chapter 2; the headroom table also chapter 4):
@@ -69,24 +73,30 @@ from .frames import (
     META,
     SETTING,
     SIZE,
+    VARIANT,
     aggregate,
     climatology_skill,
     current,
     empty_table,
     labelled,
+    own_variant,
     profile_of,
     read_current,
     read_results,
     read_selection,
     readable,
+    select_variant,
     show,
     students,
     teacher_ids,
     teacher_means,
+    use_name,
     wide,
+    with_variants,
 )
 from .headline import headline, selection_text
 from .paired import SIGN_CONVENTION, interval_method
+from .realism import further_table, realism_summary, realism_table, world_table
 from .run import (
     cost_table,
     demo_command,
@@ -169,6 +179,7 @@ from .timings import (
     timing_table,
     trained_skill,
 )
+from .uses import history_table, input_table, lag_table, reference_table
 
 __all__ = [
     "CONTRASTS",
@@ -180,6 +191,7 @@ __all__ = [
     "SIGN_CONVENTION",
     "SIZE",
     "TEACHER_MODELS",
+    "VARIANT",
     "ClaimError",
     "Results",
     "Table",
@@ -217,19 +229,23 @@ __all__ = [
     "fmt_diff",
     "fmt_dr2",
     "full_profile_status",
+    "further_table",
     "grid_timings",
     "hardware_label",
     "headline",
     "headroom_check",
     "headroom_shown",
     "headroom_table",
+    "history_table",
     "host_text",
     "input_channel_count",
+    "input_table",
     "int8_effect",
     "int8_skill",
     "int8_texts",
     "interval_method",
     "labelled",
+    "lag_table",
     "latest_run",
     "limitations",
     "loss_trials",
@@ -242,6 +258,7 @@ __all__ = [
     "no_timings_message",
     "note",
     "objective_text",
+    "own_variant",
     "paired_comparison",
     "paired_difference",
     "parse_run_id",
@@ -257,7 +274,10 @@ __all__ = [
     "read_selection",
     "read_timing_rows",
     "readable",
+    "realism_summary",
+    "realism_table",
     "reference_speedups",
+    "reference_table",
     "retained_finding",
     "run_headline",
     "run_history",
@@ -265,6 +285,7 @@ __all__ = [
     "run_provenance",
     "scratch_teacher_search",
     "seeds_text",
+    "select_variant",
     "selected_settings",
     "selection_text",
     "show",
@@ -297,5 +318,8 @@ __all__ = [
     "training_table",
     "trial_counts",
     "tuned_val_rmse",
+    "use_name",
     "wide",
+    "with_variants",
+    "world_table",
 ]
