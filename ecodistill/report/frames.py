@@ -38,8 +38,10 @@ def read_results(profile: str, **where) -> pd.DataFrame:
 
 def teacher_ids(record: dict | None) -> dict[str, str]:
     """``label -> run_id`` of every teacher in the teacher record (``teacher.json``): the
-    adapted teacher, the from-scratch teachers (tuned learning rate, twice the steps, every
-    learning-rate trial) and the label-budget teachers ({} without a record)."""
+    chosen teacher (labelled ``adapted``, as every older record's was), the from-scratch
+    teachers (tuned learning rate, twice the steps, every learning-rate trial), the
+    label-budget teachers (adapted and from scratch), the teacher of each history and every
+    candidate of the choice ({} without a record; the first label of a run is its role)."""
     if not record:
         return {}
     out: dict[str, str | None] = {"adapted": record.get("run_id"), "scratch": record.get("scratch_run_id"),
@@ -47,6 +49,11 @@ def teacher_ids(record: dict | None) -> dict[str, str]:
     out.update({f"scratch, lr x{lr}": rid for lr, rid in record.get("scratch_trials", {}).items()})
     out.update({f"adapted, {years} label year{'' if str(years) == '1' else 's'}": rid
                 for years, rid in record.get("label_budget_run_ids", {}).items()})
+    out.update({f"scratch, {years} label year{'' if str(years) == '1' else 's'}": rid
+                for years, rid in (record.get("scratch_budget_run_ids") or {}).items()})
+    out.update({f"teacher at history {history}": rid for history, rid in (record.get("by_history") or {}).items()})
+    out.update({f"candidate: {c.get('name')}, lr x{c.get('lr_scale')}, {c.get('epochs_factor', 1)}x epochs": c.get("run_id")
+                for c in record.get("candidates") or []})
     return {label: rid for label, rid in out.items() if rid}
 
 
@@ -247,11 +254,13 @@ def students(frame: pd.DataFrame, tag: str, split: str = "test",
 def teacher_rows(w: pd.DataFrame, init: str = "pretrained") -> pd.DataFrame:
     """The :func:`wide` rows of the adapted (``pretrained``) or the tuned from-scratch
     (``scratch``) teacher: by the teacher record's role where :func:`current` marked it (so
-    label-budget teachers and the other learning-rate trials stay out), else by ``init``."""
-    rows = w[(w["kind"] == "teacher") & (w["init"] == init)]
-    if "teacher_role" in rows and rows["teacher_role"].astype(str).str.len().gt(0).any():
-        rows = rows[rows["teacher_role"] == {"pretrained": "adapted", "scratch": "scratch"}[init]]
-    return rows
+    label-budget teachers and the other learning-rate trials stay out), else by ``init``.
+    With roles, ``pretrained`` means the record's chosen teacher (role ``adapted``) whatever its
+    ``init``: the teacher is the best validated model of its size, pre-trained or not."""
+    teachers = w[w["kind"] == "teacher"]
+    if "teacher_role" in teachers and teachers["teacher_role"].astype(str).str.len().gt(0).any():
+        return teachers[teachers["teacher_role"] == {"pretrained": "adapted", "scratch": "scratch"}[init]]
+    return teachers[teachers["init"] == init]
 
 
 def teacher_means(frame: pd.DataFrame, init: str = "pretrained", split: str = "test",
