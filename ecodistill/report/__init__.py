@@ -7,6 +7,10 @@ chapter concept, every public name re-exported here (``from ecodistill import re
   table, judged against its targets, with what each miss biases;
 - :mod:`~ecodistill.report.uses` (chapter 2; quoted by chapter 4): input sets, history
   settings, and the references of each use (emulation, nowcast, ceiling);
+- :mod:`~ecodistill.report.pretraining` (chapter 2, teacher): the probe of what pre-training
+  teaches, the teacher choice among validated candidates, pre-training at each label budget;
+- :mod:`~ecodistill.report.memory_cost` (chapter 5): the cost of each history setting on a small
+  device, the recurrent state, the LightGBM timings;
 - :mod:`~ecodistill.report.text` (all chapters): what is missing and which command makes it,
   provenance, percentages, the size target;
 - :mod:`~ecodistill.report.teacher` (chapter 2; the headroom table also chapter 4):
