@@ -7,6 +7,7 @@
 - :mod:`~ecodistill.plots.teacher` (chapter 2, teacher; curves also chapter 3): training
   curves, skill per biome or class, the headroom check;
 - :mod:`~ecodistill.plots.methods` (chapter 4): the methods figure;
+- :mod:`~ecodistill.plots.ladder` (chapter 4): the headroom ladder, the nowcast against persistence;
 - :mod:`~ecodistill.plots.results` (chapter 4; maps also chapters 2 and 3): scaling curves,
   the alpha sweep, the loss trials, label budgets, biomes, error and difference maps;
 - :mod:`~ecodistill.plots.timings` (chapter 5): skill against latency;
@@ -35,6 +36,7 @@ from .base import (
 )
 from .data import land_cell, land_state, ndvi_panels, seasonal_cycles, static_panels, weather_sequence
 from .fluxnet import coverage_bars, site_map, skill_vs_size
+from .ladder import HISTORY_COLORS, ladder_plot, nowcast_plot
 from .methods import methods_figure
 from .results import (
     BUDGET_STYLE,
@@ -52,6 +54,7 @@ __all__ = [
     "BUDGET_STYLE",
     "FAMILY_MARKERS",
     "FIGURE_DIR",
+    "HISTORY_COLORS",
     "INIT_COLORS",
     "alpha_sweep_plot",
     "biome_panels",
@@ -63,6 +66,7 @@ __all__ = [
     "headroom_plot",
     "label_budget_plot",
     "label_points",
+    "ladder_plot",
     "land_cell",
     "land_state",
     "log_x",
@@ -73,6 +77,7 @@ __all__ = [
     "missing_text",
     "ndvi_panels",
     "no_data",
+    "nowcast_plot",
     "pareto",
     "savefig",
     "scaling_curves",

@@ -229,13 +229,14 @@ def show(table: pd.DataFrame):
 
 
 def wide(frame: pd.DataFrame, split: str = "test", region: str = "global") -> pd.DataFrame:
-    """One row per NDVI run: its metadata, ``student``, ``tag`` and one column per metric."""
+    """One row per NDVI run: its metadata (with the :data:`VARIANT` columns where the frame has
+    them), ``student``, ``tag`` and one column per metric."""
     rows = frame[(frame["target"] == "ndvi") & (frame["split"] == split)
                  & (frame["region"] == region)]
     if rows.empty:
         return pd.DataFrame(columns=["run_id", "student", "tag", *META])
     values = rows.pivot_table(index="run_id", columns="metric", values="value", aggfunc="first")
-    meta = META + [c for c in ("teacher_role",) if c in rows]
+    meta = META + [c for c in ("teacher_role", *VARIANT) if c in rows]
     out = rows.drop_duplicates("run_id").set_index("run_id")[meta].join(values).reset_index()
     parsed = out["run_id"].map(runs.parse_run_id)
     out.insert(1, "student", parsed.str[0])
