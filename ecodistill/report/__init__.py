@@ -44,7 +44,7 @@ and :mod:`ecodistill.plots` display in the table's or figure's place.
 from __future__ import annotations
 
 from ..store.runs import parse_run_id
-from . import claim_set  # noqa: F401  (registers the claims of the book's prose)
+from . import claim_set, discussion  # noqa: F401  (register the claims of the book's prose)
 from .caveats import limitations
 from .claims import ClaimError, Results
 from .comparison import (
