@@ -77,23 +77,39 @@ def test_sign_convention_on_a_frame_whose_sign_is_known(worse_distilled):
     assert claims.REGISTRY["some-size-hurts"].check(r) and claims.REGISTRY["no-size-helps"].check(r)
 
 
-def test_a_flipped_claim_fails_the_build_naming_it(worse_distilled):
+def test_a_flipped_claim_fails_the_build_naming_it():
+    """A plain claim whose frame flips fails :func:`verify` at cpu naming it and its source, and
+    is only reported at smoke."""
+    table = pd.DataFrame({"student": ["afno_s", "mlp_s"], "r2_mean": [0.98, 0.97], "r2_anom_mean": [0.6, 0.5]})
+    flipped = table.assign(r2_mean=[0.5, 0.4])
+    keys = ["raw-skill-is-where", "disc-raw-above-anomaly"]
+    assert (claims.verify(claims.Results("cpu", table=table), keys)["status"] == "holds").all()
+    with pytest.raises(claims.ClaimError, match="claim raw-skill-is-where no longer holds") as err:
+        claims.verify(claims.Results("cpu", table=flipped), keys)
+    assert "disc-raw-above-anomaly" in str(err.value) and "book/intro.md" in str(err.value)
+    shown = claims.verify(claims.Results("smoke", table=flipped), keys)
+    assert set(shown["status"]) == {"does not hold"}
+
+
+def test_a_flipped_result_flips_the_chosen_wording(worse_distilled):
+    """The conclusions' alternatives follow the results: distillation that raises the error at
+    every seed reads "at no student size ... lower"; the same numbers flipped read "at some"."""
     numbers = report.summary_numbers(report.student_table(worse_distilled),
                                      report.paired_comparison(worse_distilled, n_boot=200))
     flipped = numbers.assign(diff=-numbers["diff"], ci_low=-numbers["ci_high"], ci_high=-numbers["ci_low"])
-    keys = ["no-size-helps", "some-size-hurts"]
-    assert (claims.verify(claims.Results("cpu", numbers=numbers), keys)["status"] == "holds").all()
-    with pytest.raises(claims.ClaimError, match="claim no-size-helps no longer holds") as err:
-        claims.verify(claims.Results("cpu", numbers=flipped), keys)
-    assert "some-size-hurts" in str(err.value) and "book/conclusions.md" in str(err.value)
-    # at smoke (toy numbers, never results) the outcome is shown, not enforced
-    shown = claims.verify(claims.Results("smoke", numbers=flipped), keys)
-    assert set(shown["status"]) == {"does not hold"}
+    assert claims.chosen(claims.Results("cpu", numbers=numbers), "brief_sizes").key == "no-size-helps"
+    assert claims.chosen(claims.Results("cpu", numbers=numbers), "brief_hurts").key == "some-size-hurts"
+    assert claims.chosen(claims.Results("cpu", numbers=flipped), "brief_sizes").key == "some-size-helps"
+    assert claims.chosen(claims.Results("cpu", numbers=flipped), "brief_hurts").key == "no-size-hurts"
+    keys = [c.key for c in claims.group_claims("brief_sizes")]
+    status = claims.verify(claims.Results("cpu", numbers=flipped), keys).set_index("claim")["status"]
+    assert status["some-size-helps"] == "holds" and status["no-size-helps"] == "alternative not chosen"
 
 
 def test_a_claim_without_results_is_not_checkable():
     empty = claims.Results("cpu", numbers=pd.DataFrame(columns=["student", "verdict"]))
     table = claims.verify(empty, ["no-size-helps"])
+    assert claims.chosen(empty, "brief_sizes") is None
     assert table["status"].iloc[0] == "not checkable: no numbers results"
 
 

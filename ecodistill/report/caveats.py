@@ -53,6 +53,12 @@ def teacher_tuning_text(cfg, record: dict | None) -> str:
     """How each teacher was tuned: the from-scratch teacher's learning-rate search (from the
     teacher record) against the adaptation's fixed settings (from the profile); empty before
     a search exists."""
+    candidates = (record or {}).get("candidates") or []
+    if candidates:
+        kinds = sorted({str(c.get("name")) for c in candidates})
+        return (f"**Teacher tuning.** The teacher is the best validated of {len(candidates)} candidates "
+                f"({', '.join(kinds)}), each with its learning rate and length searched; every candidate is one "
+                "run, so which one wins can turn on a seed.")
     search = (record or {}).get("scratch_lr") or {}
     if not search.get("scores"):
         return ""
@@ -90,13 +96,14 @@ def seeds_text_for(contrasts: pd.DataFrame | None) -> str:
 def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
                 pi_measured: bool = False, budget: pd.DataFrame | None = None,
                 sweep: pd.DataFrame | None = None, chosen_alpha: float | None = None,
-                contrasts: pd.DataFrame | None = None) -> list[str]:
+                contrasts: pd.DataFrame | None = None, realism_misses: str = "") -> list[str]:
     """The limits of this build, with its own numbers: simulated data, the test years, the
     teacher's size at this profile, the teacher seeds, the training budgets (with the budget
     check's result when ``budget``, :func:`~ecodistill.report.budget_check`, has it), the
     order of the selection (when ``sweep``, :func:`~ecodistill.report.alpha_sweep`, prefers
     another alpha than ``chosen_alpha``), the verdict at twice the epochs (from ``contrasts``),
-    Pi timings."""
+    Pi timings, and where the simulated world misses its realism targets (``realism_misses``:
+    :func:`~ecodistill.report.realism.realism_summary`'s sentence)."""
     d = cfg.data
     test = (f"one test year ({d.test_years[0]})" if d.test_years[0] == d.test_years[1]
             else f"the test years {d.test_years[0]}–{d.test_years[1]}")
@@ -108,7 +115,9 @@ def limitations(profile: str, cfg, record: dict | None, teacher_params: float,
     out = [
         ("**Simulated data.** The global benchmark is a simulated Earth on real static maps: its "
         "verdicts are about distillation on that benchmark. Only the FLUXNET chapter uses real "
-        "observations, at sites, with small teachers."),
+        "observations, at sites, with small teachers."
+         + (f" Where the simulated world misses its realism targets, and what that biases: {realism_misses}"
+            if realism_misses else "")),
         (f"**Test period.** Every reported number is scored on {test}; the intervals resample "
         "seeds and biomes, not years, so year-to-year variation is not covered, and the per-run "
         "files store biomes but not hemispheres, so the spatial blocks are biomes alone."),

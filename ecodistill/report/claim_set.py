@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .claims import Results, claim, interval_above_zero, interval_below_zero
+from .claims import Results, alternative, claim, interval_above_zero, interval_below_zero
 
 INTRO, CONCLUSIONS = "book/intro.md", "book/conclusions.md"
 FLUXNET, PI = "notebooks/06_fluxnet.ipynb", "notebooks/05_pi_timings.ipynb"
@@ -47,55 +47,130 @@ def raw_skill_is_where(r: Results) -> bool:
     return bool(len(t) and (t["r2_mean"] > t["r2_anom_mean"]).all())
 
 
-# ---- conclusions: in brief --------------------------------------------------------------
+# ---- conclusions: in brief (alternatives: the results choose the words) --------------------
 
-@claim("no-size-helps", "at no student size does distillation lower the test RMSE with an interval below zero",
-       CONCLUSIONS, needs=("numbers",))
+def _any_size(r: Results, test) -> bool:
+    return any(test(row) for _, row in _sizes(r).iterrows())
+
+
+@alternative("brief_sizes", "no-size-helps", "distillation does not make a small student better than the same "
+             "student trained from scratch: at no student size does it lower the test RMSE with an interval "
+             "below zero", CONCLUSIONS, needs=("numbers",))
 def no_size_helps(r: Results) -> bool:
-    return not any(interval_below_zero(row) for _, row in _sizes(r).iterrows())
+    return not _any_size(r, interval_below_zero)
 
 
-@claim("some-size-hurts", "and at some sizes it raises it", CONCLUSIONS, needs=("numbers",))
+@alternative("brief_sizes", "some-size-helps", "distillation makes some small students better than the same "
+             "students trained from scratch: at some student sizes it lowers the test RMSE with an interval "
+             "below zero", CONCLUSIONS, needs=("numbers",))
+def some_size_helps(r: Results) -> bool:
+    return _any_size(r, interval_below_zero)
+
+
+@alternative("brief_hurts", "some-size-hurts", "and at some sizes it raises it", CONCLUSIONS, needs=("numbers",))
 def some_size_hurts(r: Results) -> bool:
-    return any(interval_above_zero(row) for _, row in _sizes(r).iterrows())
+    return _any_size(r, interval_above_zero)
 
 
-@claim("scratch-matches-teacher", "the tuned scratch students match or beat the teacher's anomaly skill",
-       CONCLUSIONS, needs=("numbers",))
-def scratch_matches_teacher(r: Results) -> bool:
-    """At least one tuned scratch student reaches the adapted teacher's test anomaly R²."""
+@alternative("brief_hurts", "no-size-hurts", "and at no size does it raise it with an interval above zero",
+             CONCLUSIONS, needs=("numbers",))
+def no_size_hurts(r: Results) -> bool:
+    return not _any_size(r, interval_above_zero)
+
+
+def _scratch_matches(r: Results) -> bool:
     teacher = r["numbers"].loc[r["numbers"]["student"] == "teacher", "r2_anom_distilled"]
     return bool(len(teacher) and (_sizes(r)["r2_anom_scratch"] >= float(teacher.iloc[0])).any())
 
 
-@claim("scratch-teacher-stronger", "the same architecture trained from scratch for twice the steps is a stronger "
-       "teacher than the adapted one", CONCLUSIONS, needs=("teachers",))
-def scratch_teacher_stronger(r: Results) -> bool:
-    skill = r["teachers"].set_index("role")["r2_anom"]
-    return bool({"adapted", "scratch, 2x steps"} <= set(skill.index)
-                and skill["scratch, 2x steps"] > skill["adapted"])
+@alternative("brief_teacher", "scratch-matches-teacher", "The teacher has little to pass on in the main "
+             "comparison: some tuned scratch students match or beat its anomaly skill", CONCLUSIONS,
+             needs=("numbers",))
+def scratch_matches_teacher(r: Results) -> bool:
+    return _scratch_matches(r)
 
 
-@claim("scarce-labels-all-label-teacher", "distilling from the teacher of all labels lowers the test RMSE",
-       CONCLUSIONS, needs=("contrasts",))
+@alternative("brief_teacher", "teacher-above-scratch", "The teacher has something to pass on in the main "
+             "comparison: no tuned scratch student reaches its anomaly skill", CONCLUSIONS, needs=("numbers",))
+def teacher_above_scratch(r: Results) -> bool:
+    return bool(len(r["numbers"]) and not _scratch_matches(r))
+
+
+def _best_teacher(r: Results) -> str | None:
+    """``adapted`` or ``scratch``: which teacher validates best (the record's candidates), else
+    which of the adapted and the 2x-steps scratch teacher scores higher on the test years."""
+    from .pretraining import candidates
+
+    rows = [c for c in candidates(r["record"], r["all"]) if np.isfinite(float(c.get("val_rmse", np.nan)))]
+    if rows:
+        return min(rows, key=lambda c: float(c["val_rmse"]))["name"]
+    return None
+
+
+@alternative("brief_pretrain", "pretrain-not-chosen", "the same architecture trained from scratch validates better "
+             "than the pre-trained one, so pre-training does not earn the teacher's place", CONCLUSIONS,
+             needs=("record", "all"))
+def pretrain_not_chosen(r: Results) -> bool:
+    return _best_teacher(r) == "scratch"
+
+
+@alternative("brief_pretrain", "pretrain-chosen", "the pre-trained, adapted network validates better than the same "
+             "architecture trained from scratch, so pre-training earns the teacher's place", CONCLUSIONS,
+             needs=("record", "all"))
+def pretrain_chosen(r: Results) -> bool:
+    return _best_teacher(r) == "adapted"
+
+
+@alternative("brief_pretrain", "pretrain-not-validated", "the teacher record holds no validated candidates to say "
+             "whether pre-training earns the teacher's place", CONCLUSIONS, needs=("record", "all"))
+def pretrain_not_validated(r: Results) -> bool:
+    return _best_teacher(r) is None
+
+
+def _fewest(r: Results, needle: str):
+    c = r["contrasts"].dropna(subset=["label_years"])
+    rows = c[(c["label_years"] == c["label_years"].min()) & c["contrast"].str.contains(needle, regex=False)]
+    return rows.iloc[0] if len(rows) else None
+
+
+def _fewest_helps(r: Results, needle: str) -> bool:
+    row = _fewest(r, needle)
+    return row is not None and interval_below_zero(row)
+
+
+@alternative("brief_scarce_all", "scarce-labels-all-label-teacher", "distilling from the teacher of all labels "
+             "lowers the test RMSE", CONCLUSIONS, needs=("contrasts",))
 def scarce_labels_all_label_teacher(r: Results) -> bool:
-    """With the fewest labelled years, the all-label teacher's students beat scratch (interval below zero)."""
-    c = r["contrasts"].dropna(subset=["label_years"])
-    fewest = c[(c["label_years"] == c["label_years"].min()) & c["contrast"].str.contains("all-label")]
-    return bool(len(fewest) and interval_below_zero(fewest.iloc[0]))
+    return _fewest_helps(r, "all-label")
 
 
-@claim("scarce-labels-same-label-teacher", "a teacher adapted on the same labelled years gives no resolvable gain",
-       CONCLUSIONS, needs=("contrasts",))
+@alternative("brief_scarce_all", "scarce-labels-all-label-no-gain", "distilling from the teacher of all labels gives "
+             "no resolvable gain", CONCLUSIONS, needs=("contrasts",))
+def scarce_labels_all_label_no_gain(r: Results) -> bool:
+    return not _fewest_helps(r, "all-label")
+
+
+@alternative("brief_scarce_same", "scarce-labels-same-label-teacher", "a teacher adapted on the same labelled years "
+             "gives no resolvable gain, so the teacher helps by carrying labels the student never saw, not by "
+             "modelling the same labels better", CONCLUSIONS, needs=("contrasts",))
 def scarce_labels_same_label_teacher(r: Results) -> bool:
-    c = r["contrasts"].dropna(subset=["label_years"])
-    fewest = c[(c["label_years"] == c["label_years"].min()) & c["contrast"].str.contains("same-label")]
-    return bool(len(fewest) and not interval_below_zero(fewest.iloc[0]))
+    return _fewest_helps(r, "all-label") and not _fewest_helps(r, "same-label")
 
 
-@claim("longer-training-widens", "trained for twice the epochs, both arms improve, the scratch arm more",
-       CONCLUSIONS, needs=("contrasts",))
-def longer_training_widens(r: Results) -> bool:
+@alternative("brief_scarce_same", "scarce-labels-same-label-helps", "a teacher adapted on the same labelled years "
+             "helps too, so at that budget even a teacher of the same labels models them better than the student "
+             "alone", CONCLUSIONS, needs=("contrasts",))
+def scarce_labels_same_label_helps(r: Results) -> bool:
+    return _fewest_helps(r, "same-label")
+
+
+@alternative("brief_scarce_same", "scarce-labels-neither", "a teacher adapted on the same labelled years gives no "
+             "resolvable gain either", CONCLUSIONS, needs=("contrasts",))
+def scarce_labels_neither(r: Results) -> bool:
+    return not _fewest_helps(r, "all-label") and not _fewest_helps(r, "same-label")
+
+
+def _widens(r: Results) -> bool:
     """Both arms gain from twice the epochs (intervals below zero), the scratch arm more, and
     distillation then raises the test RMSE (interval above zero)."""
     scratch = _contrast(r, "scratch: twice the epochs")
@@ -105,6 +180,19 @@ def longer_training_widens(r: Results) -> bool:
         return False
     return bool(interval_below_zero(scratch) and interval_below_zero(distilled)
                 and scratch["diff"] < distilled["diff"] and interval_above_zero(both))
+
+
+@alternative("brief_longer", "longer-training-widens", "both arms improve, the scratch arm more, so the distilled "
+             "arm falls further behind as the training budget grows", CONCLUSIONS, needs=("contrasts",))
+def longer_training_widens(r: Results) -> bool:
+    return _widens(r)
+
+
+@alternative("brief_longer", "longer-training-no-widening", "the distilled arm does not fall further behind: the "
+             "contrast at twice the epochs does not show the scratch arm pulling away", CONCLUSIONS,
+             needs=("contrasts",))
+def longer_training_no_widening(r: Results) -> bool:
+    return not _widens(r)
 
 
 # ---- the FLUXNET chapter's Discussion ------------------------------------------------------

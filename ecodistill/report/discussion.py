@@ -168,7 +168,7 @@ def same_label_helps(r: Results) -> bool:
 
 
 @alternative("disc_same_label", "same-label-no-help", "a teacher adapted on the same labelled years gives no "
-             "resolvable gain: what helps is the labels the teacher saw, not a better use of the same ones",
+             "resolvable gain, so what helps is the labels the teacher saw, not a better use of the same ones",
              SOURCE, needs=("contrasts",))
 def same_label_no_help(r: Results) -> bool:
     row = _fewest(r, "same-label")
@@ -284,20 +284,25 @@ DISCUSSION_GROUPS = ("disc_ladder", "disc_memory", "disc_main", "disc_busbridge"
 
 
 def discussion_texts(r: Results, missing: str = "") -> dict[str, str]:
-    """Every glue key of book/discussion.md: the chosen words of each group (or, without results,
-    ``missing``: what makes them), and the computed numbers and sentences it quotes."""
+    """Every glue key of book/discussion.md and of the conclusions' alternatives: the chosen words
+    of each group (or, without results, ``missing``: what makes them), and the computed numbers
+    and sentences the Discussion quotes."""
     from ..config import get_profile
     from .goals import goal_sentences, goal_table
-    from .ladder import ladder_text
+    from .ladder import ladder_numbers
     from .realism import read_realism, realism_summary
 
-    out = {g: chosen_text(r, g, missing) for g in groups() if g in DISCUSSION_GROUPS}
-    out["disc_ladder_numbers"] = ladder_text(r["verdicts"])
+    missing = missing or f"[not measured yet at the {r.profile} profile: run python -m ecodistill matrix " \
+                         f"--profile {r.profile}]"
+    special = {"disc_probe": f"[not measured yet at the {r.profile} profile: run python -m ecodistill probe "
+                             f"--profile {r.profile}]"}
+    out = {g: chosen_text(r, g, special.get(g, missing)) for g in groups()}  # the Discussion's and the conclusions'
+    out["disc_ladder_numbers"] = ladder_numbers(r["verdicts"])
     g = _gains(r) if r.has("ladder") else None
     signed = (lambda v: f"{v:+.3f}".replace("-", "−"))
-    out["disc_gains"] = ("the ladder does not yet weigh memory against size" if g is None else
-                         f"memory adds {signed(g[0])} in anomaly R² at the largest size every history has, the "
-                         f"range of sizes {signed(g[1])} at the main comparison's history")
+    out["disc_gains"] = ("" if g is None else
+                         f" (memory adds {signed(g[0])} in anomaly R² at the largest size every history has, the "
+                         f"range of sizes {signed(g[1])} at the main comparison's history)")
     out["disc_goals"] = "\n".join(f"- {s}" for s in goal_sentences(goal_table(r)))
     out["disc_realism_misses"] = realism_summary(r.profile, read_realism(r.profile))["misses_text"]
     cfg = get_profile(r.profile)

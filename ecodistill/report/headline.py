@@ -94,7 +94,8 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                retained_finding=findings.retained_finding(table, student, s_clim) or none,
                limitations=findings.bullets(caveats.limitations(
                    profile, cfg, record, teacher_params, budget=budget, sweep=alpha_sweep(frame, selection),
-                   chosen_alpha=(selection or {}).get("alpha"), contrasts=contrasts_table)))
+                   chosen_alpha=(selection or {}).get("alpha"), contrasts=contrasts_table,
+                   realism_misses=_realism_misses(profile))))
     out.update(verdict_counts(numbers, contrasts_table))
     fewest = out["fewest_label_years"]
     out["fewest_label_text"] = (f"only {int(fewest)} labelled training year{'' if fewest == 1 else 's'}"
@@ -189,3 +190,11 @@ def plain_texts(out: dict[str, Any]) -> dict[str, Any]:
         if isinstance(out.get(key), str):
             out[key] = out[key].replace("`", "")
     return out
+
+
+def _realism_misses(profile: str) -> str:
+    """The realism misses of the profile's world and what they bias (empty without realism.csv)."""
+    from .realism import read_realism, realism_summary
+
+    rows = read_realism(profile)
+    return realism_summary(profile, rows)["misses_text"] if len(rows) else ""

@@ -154,3 +154,16 @@ def ladder_text(verdicts: pd.DataFrame) -> str:
             "at no history does the teacher beat the best student of at most 1 M parameters by more than twice its "
             "seed spread")
     return f"{head} ({'; '.join(parts)})"
+
+
+def ladder_numbers(verdicts: pd.DataFrame) -> str:
+    """The numbers behind :func:`ladder_text`, per judged history, without brackets (for a
+    sentence that puts them in brackets itself); the message without a ladder."""
+    if verdicts.empty:
+        return verdicts.attrs.get("missing", "no ladder yet")
+    judged = verdicts[verdicts["headroom"] != "–"]
+    if judged.empty:
+        return "no history has both a teacher and a seed spread"
+    return "; ".join(f"at history {r['history']} the teacher reaches {r['teacher']:.3f} against "
+                     f"{r['its anomaly R²']:.3f} ± {r['seed spread']:.3f} for {r['best small student']}"
+                     for _, r in judged.iterrows())
