@@ -106,7 +106,7 @@ def test_realism_table_judges_every_target():
     table = R.realism_table("cpu", rows)
     assert list(table.columns) == R.COLUMNS and len(table) == len(TARGETS)
     verdicts = table["within target? v1 → v2"].str.split(" → ")
-    assert (verdicts.str[1] == "yes").all() and (verdicts.str[0] == "no (above)").all()
+    assert (verdicts.str[1] == "yes").all() and (verdicts.str[0] == "above").all()
     uk = table[table["variable"] == "t2m"].iloc[0]
     assert uk["statistic"] == "daily lag-1 autocorrelation (one month, British Isles)"
     assert uk["target"] == "0.100–0.400 (× 2 of real)"
@@ -129,7 +129,7 @@ def test_a_miss_is_named_with_what_it_biases():
 def test_further_statistics_use_the_factor_of_two_rule():
     table = R.further_table("cpu", _realism_rows())
     row = table[table["variable"] == "tp"].iloc[0]
-    assert row["within × 2 of real? v1 → v2"] == "– → no (above)"
+    assert row["within × 2 of real? v1 → v2"] == "– → above"
 
 
 def test_realism_without_results_names_the_command(store):

@@ -25,7 +25,7 @@ from ..data.realism import TARGETS, Target, factor_two
 from ..utils import repo_root
 from .frames import empty_table, labelled
 
-COLUMNS = ["statistic", "variable", "real value", "target", "v1 (old)", "v2 (new)", "within target? v1 → v2",
+COLUMNS = ["statistic", "variable", "real value (n)", "target", "v1 (old)", "v2 (new)", "within target? v1 → v2",
            "source"]
 #: Simulated rows of a vegetation statistic carry ``vegetation``; the real ones name LAI or GPP.
 _SIMULATED_NAME = {"vegetation (LAI)": "vegetation", "vegetation (GPP)": "vegetation"}
@@ -84,6 +84,14 @@ def cite_names(text: str) -> str:
                   lambda m: names.get(m.group(0), m.group(0)), text)
 
 
+def cited(text: str) -> str:
+    """The works a target's source cites, as ``Author et al. Year`` joined by ``; `` (the
+    table's short source; :func:`sources_table` keeps the full text)."""
+    names = _bib_names()
+    keys = [k for k in re.findall(r"\b[a-z][a-z0-9_]+\d{4}[a-z0-9_]*\b|\bweatherbench_readme\b", text) if k in names]
+    return "; ".join(dict.fromkeys(names[k] for k in keys)) or text
+
+
 def read_realism(profile: str) -> pd.DataFrame:
     """``results/<profile>/data/realism.csv`` with ``attrs["profile"]`` (no rows when absent)."""
     from ..experiments.realism import read_realism as read
@@ -119,13 +127,13 @@ def bounds(target: Target, real: float) -> tuple[float, float, str]:
 
 
 def verdict(value: float, low: float, high: float) -> str:
-    """``yes``, ``no (above)``, ``no (below)`` or ``–`` (no value or no bounds)."""
+    """``yes``, ``above`` or ``below`` (a miss, and on which side), or ``–`` (no value or bounds)."""
     if not (np.isfinite(value) and np.isfinite(low) and np.isfinite(high)):
         return "–"
     if value > high:
-        return "no (above)"
+        return "above"
     if value < low:
-        return "no (below)"
+        return "below"
     return "yes"
 
 
@@ -145,13 +153,13 @@ def _row(rows: pd.DataFrame, target: Target) -> dict:
     days = "[d]" in target.statistic
     real_text = _fmt(real, days) if np.isfinite(real) else "–"
     if target.real is None and np.isfinite(real):
-        real_text += f" (n = {n_real})"
+        real_text += f" ({n_real})"
     target_text = (f"{_fmt(low, days)}–{_fmt(high, days)}" + (" (× 2 of real)" if kind == "x2" else "")
                    if np.isfinite(low) else "× 2 of real (no real value)")
     return {"statistic": _STATISTIC_LABEL.get(target.statistic, target.statistic), "variable": target.variable,
-            "real value": real_text, "target": target_text, "v1 (old)": _fmt(v1, days), "v2 (new)": _fmt(v2, days),
+            "real value (n)": real_text, "target": target_text, "v1 (old)": _fmt(v1, days), "v2 (new)": _fmt(v2, days),
             "within target? v1 → v2": f"{verdict(v1, low, high)} → {verdict(v2, low, high)}",
-            "source": cite_names(target.source), "_v1": v1, "_v2": v2, "_low": low, "_high": high,
+            "source": cited(target.source), "_full_source": cite_names(target.source), "_v1": v1, "_v2": v2, "_low": low, "_high": high,
             "_key": (target.statistic, target.variable), "_verdict_v2": verdict(v2, low, high)}
 
 
@@ -171,6 +179,13 @@ def realism_table(profile: str, rows: pd.DataFrame | None = None) -> pd.DataFram
     if frame.empty:
         return empty_table(COLUMNS, missing_message(profile))
     return labelled(frame[COLUMNS], missing_message(profile))
+
+
+def sources_table() -> pd.DataFrame:
+    """How each target was set: the statistic, the variable and the full source text of
+    :data:`TARGETS` (citations as names)."""
+    return pd.DataFrame([{"statistic": _STATISTIC_LABEL.get(t.statistic, t.statistic), "variable": t.variable,
+                          "how the target was set": cite_names(t.source)} for t in TARGETS])
 
 
 def further_table(profile: str, rows: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -200,12 +215,12 @@ def misses(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of :func:`realism_frame` that the new world (v2) misses."""
     if frame.empty or "_verdict_v2" not in frame:
         return frame.iloc[0:0]
-    return frame[frame["_verdict_v2"].str.startswith("no")]
+    return frame[frame["_verdict_v2"].isin(["above", "below"])]
 
 
 def bias_text(row) -> str:
     """What a miss of the new world biases (:data:`BIASES`, else :data:`GENERIC_BIAS`)."""
-    direction = "above" if "above" in row["_verdict_v2"] else "below"
+    direction = row["_verdict_v2"]
     statistic, variable = row["_key"]
     return BIASES.get((statistic, variable, direction), GENERIC_BIAS.format(direction=f"{direction}"))
 

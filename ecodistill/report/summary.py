@@ -203,6 +203,8 @@ def summary_table(table: pd.DataFrame, pairs: pd.DataFrame,
 
 #: Cells longer than this (characters) may wrap in a column; shorter columns stay on one line.
 WRAP_CHARS = 24
+#: Tables with this many columns or more are set smaller (CSS class ``ed-wide``).
+WIDE = 8
 
 
 class Table:
@@ -218,7 +220,7 @@ class Table:
         return "<br>".join(html.escape(part) for part in human(value, self.floatfmt).split("\n"))
 
     def _repr_html_(self) -> str:
-        classes = "ed-table" + (" ed-main" if self.main else "")
+        classes = "ed-table" + (" ed-main" if self.main else "") + (" ed-wide" if len(self.frame.columns) >= WIDE else "")
         if self.frame.empty:
             message = self.frame.attrs.get("missing", "no results yet")
             return f'<p class="ed-missing"><em>{html.escape(message)}</em></p>'
