@@ -139,8 +139,8 @@ def commands_table(profile: str) -> pd.DataFrame:
          f"{teacher} --label-budgets 1 3 10" if p != "full" else teacher),
         ("Distillation: one run", "one student run, any loss, alpha or learning rate",
          f"python -m ecodistill distill --profile {p} --loss l1 --alpha 0.75"),
-        ("Distilled vs from scratch", "the selection, the ladder, LightGBM, the final runs, the controls, the "
-         "privileged-information case, the nowcast and the memory runs",
+        ("Distilled vs from scratch", ("the selection, the ladder, LightGBM, the final runs, the controls, the "
+         "privileged-information case, the nowcast and the memory runs"),
          f"python -m ecodistill matrix --profile {p}" + (" (inside gpu-run on a GPU)" if p == "full" else "")),
         ("Raspberry Pi timings", "latency, FLOPs and bytes of every model on this host",
          f"python -m ecodistill.deploy.bench --profile {p} --threads 1,all --batches 1,8"),
@@ -161,9 +161,10 @@ def commands_table(profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["chapter", "makes", "command"])
 
 
-def caption_note(profile: str, seeds) -> str:
-    """The end of a figure caption: ``Profile cpu; 5 seeds (0, 1, 2, 3, 4)``."""
-    return f"Profile {profile}; {seeds_text(sorted(int(s) for s in seeds))}"
+def caption_note(profile: str, seeds, hardware: str | None = None) -> str:
+    """The end of a figure caption: ``Profile cpu; hardware: cpu: AMD EPYC, 2 cores; 5 seeds (0, 1, 2, 3, 4)``
+    (``hardware`` defaults to :func:`hardware_label`)."""
+    return f"Profile {profile}; hardware: {hardware or hardware_label(profile)}; {seeds_text(sorted(int(s) for s in seeds))}"
 
 
 def full_profile_status() -> str:
