@@ -271,7 +271,7 @@ def _realism(r: Results) -> pd.DataFrame:
 
 def _old(r: Results):
     """The old world's :class:`Results` (world v1, :func:`world_results`), or None."""
-    return world_results(r.profile, "v1", r.n_boot, current=r)
+    return world_results(r.profile, "v1", r.n_boot, reuse=r)
 
 
 def _old_table(r: Results) -> pd.DataFrame:
@@ -397,10 +397,10 @@ def world_dir(profile: str, world: str):
     return results_dir(profile) / "worlds" / world
 
 
-def world_results(profile: str, world: str, n_boot: int = 2000, current: Results | None = None) -> Results | None:
+def world_results(profile: str, world: str, n_boot: int = 2000, reuse: Results | None = None) -> Results | None:
     """The :class:`Results` of ``world`` at ``profile``: the current ones when the current
     teacher record is that world's, else those kept by
-    :func:`ecodistill.report.goals.snapshot_world`; None when neither exists. ``current``: the
+    :func:`ecodistill.report.goals.snapshot_world`; None when neither exists. ``reuse``: the
     :class:`Results` already computed for the current record (returned instead of new ones)."""
     import json
 
@@ -411,7 +411,7 @@ def world_results(profile: str, world: str, n_boot: int = 2000, current: Results
     digest = world_hashes(read_realism(profile)).get(world)
     now = teacher_record(profile)
     if now and digest and now.get("dataset_hash") == digest:
-        return current if current is not None else Results(profile, n_boot)
+        return reuse if reuse is not None else Results(profile, n_boot)
     folder = world_dir(profile, world)
     if not (folder / "teacher.json").is_file():
         return None
