@@ -119,9 +119,10 @@ def _grib_on_valid_time(ds: xr.Dataset) -> xr.Dataset:
         vt = ds["valid_time"].values
         ds = ds.drop_vars(["_vt", *dims, "valid_time"], errors="ignore")
         ds = ds.assign_coords(valid_time=("_vt", vt)).swap_dims({"_vt": "valid_time"})
+        ds = ds.transpose("valid_time", ...)
         present = np.ones(ds.sizes["valid_time"], bool)
         for v in ds.data_vars:
-            present &= ~np.isnan(ds[v].values).reshape(ds.sizes["valid_time"], -1).all(1)
+            present &= ~np.isnan(ds[v].values.reshape(ds.sizes["valid_time"], -1)).all(1)
         ds = ds.isel(valid_time=np.flatnonzero(present)).sortby("valid_time")
     return ds.drop_vars([c for c in ("time", "step") if c in ds.coords and c not in ds.dims])
 
@@ -129,7 +130,10 @@ def _grib_on_valid_time(ds: xr.Dataset) -> xr.Dataset:
 def _open_grib(path: Path) -> xr.Dataset:
     import cfgrib
 
-    parts = [_grib_on_valid_time(d) for d in cfgrib.open_datasets(str(path), backend_kwargs={"indexpath": ""})]
+    with warnings.catch_warnings():  # cfgrib's own merge warns about xarray's future defaults
+        warnings.simplefilter("ignore", FutureWarning)
+        found = cfgrib.open_datasets(str(path), backend_kwargs={"indexpath": ""})
+    parts = [_grib_on_valid_time(d) for d in found]
     if not parts:
         raise ValueError(f"{path} holds no GRIB field cfgrib can read; download it again")
     scalars = ("number", "surface", "heightAboveGround", "depthBelowLandLayer", "meanSea", "entireAtmosphere")
