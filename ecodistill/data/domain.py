@@ -87,6 +87,7 @@ def check_range(da: xr.DataArray, name: str, where: str = "", read_as: str | Non
     lo, hi = dom
     tol = DOMAIN_TOLERANCE.get(name, 0.0)
     unit = VAR_ATTRS.get(name, {}).get("units", "")
+    unit = "" if unit == "1" else unit
     count, first, vmin, vmax, clip = 0, None, np.inf, -np.inf, False
     for t0, block in _blocks(da):
         finite = np.isfinite(block)

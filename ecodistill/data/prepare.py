@@ -36,6 +36,7 @@ import xarray as xr
 from ..config import DataConfig
 from ..utils import atomic_write_json, cache_dir
 from .checks import check_prepared
+from .identity import content_key
 from .schema import WEATHER_VARS, check_finite, validate
 from .static import BIOME_NAMES
 
@@ -402,7 +403,8 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
     lw = np.broadcast_to(np.cos(np.deg2rad(ds["lat"].values.astype(np.float64)))[:, None], domain.shape)
     biome = ds["biome"].values.astype(np.int16)
     reader = _Reader(ds)
-    cum = _cum_dir(digest)
+    # caches follow every value (issue 20): keyed by a hash of the data given, not by its label
+    cum = _cum_dir(digest if in_memory else f"{digest}-{content_key(ds)}")
     offsets_file = cum / "offsets.npz"
     names = tuple(dict.fromkeys(weather_vars))
     cums: dict[str, np.ndarray] = {}
@@ -425,7 +427,7 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=WEATH
     key = hashlib.sha256(json.dumps([digest, cfg.train_years, cfg.extra_years, list(cfg.history_windows),
                                      channels], default=list).encode()).hexdigest()[:12]
     stats_file = cum / f"stats-{key}.npz"
-    if stats_file.is_file():
+    if stats_file.is_file() and not in_memory:
         with np.load(stats_file) as z:
             mean, std, prep.clim = z["mean"], z["std"], z["clim"]
     else:

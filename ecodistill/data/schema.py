@@ -64,13 +64,13 @@ BOOL_VARS = ("land_mask", "ndvi_domain")
 #: file naming the count and the place of the values outside (:mod:`ecodistill.data.domain`).
 #: Bounds are physical limits with a margin, not climatological ranges: t2m and t850 from the
 #: coldest and hottest daily means on record; tp up to 2 m per day (the record is 1.8 m);
-#: ssrd up to the daily top-of-atmosphere insolation at the summer pole (~4.6e7 J m-2);
+#: ssrd up to the daily top-of-atmosphere insolation at the summer pole (~4.9e7 J m-2 at perihelion);
 #: msl 850-1100 hPa (records 870 and 1084 hPa); 500 hPa geopotential 4.0e4-6.2e4 m2 s-2
 #: (heights of ~4,100-6,300 m); relative humidity 0-110 % (ERA5's humidity is relative to ice
 #: below -23 °C, so values a little above 100 % occur); soil water between 0 and a porosity of
 #: 0.8 m3 m-3 (ERA5's most porous soil holds 0.766); snow depth up to 11 m of water equivalent
 #: (ERA5 caps glacier snow at 10 m); NDVI in [-1, 1].
-DOMAIN = {"t2m": (170.0, 340.0), "t850": (170.0, 330.0), "tp": (0.0, 2.0), "ssrd": (0.0, 4.6e7),
+DOMAIN = {"t2m": (170.0, 340.0), "t850": (170.0, 330.0), "tp": (0.0, 2.0), "ssrd": (0.0, 5.0e7),
           "u10": (-80.0, 80.0), "v10": (-80.0, 80.0), "msl": (8.5e4, 1.1e5), "z500": (4.0e4, 6.2e4),
           "r850": (0.0, 110.0), "tcwv": (0.0, 100.0), "swvl1": (0.0, 0.8), "swvl2": (0.0, 0.8),
           "swvl3": (0.0, 0.8), "swvl4": (0.0, 0.8), "sd": (0.0, 11.0), "ndvi": (-1.0, 1.0),
