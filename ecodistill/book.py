@@ -360,6 +360,30 @@ def build_book(profile: str = "auto", only: list[str] | None = None, html: bool 
     return build_html() if html else GENERATED_DIR
 
 
+def missing_data_box(what: str, problem: str, how: str | None = None):
+    """One clear box for a chapter whose data is absent: what is missing, why, how to get it
+    (an HTML admonition, styled by the book's theme; plain text where HTML is not shown). The
+    chapter then shows no figure that would be empty.
+
+    Args:
+        what: the data set (e.g. ``"CARDAMOM-FluxVal v1.0"``).
+        problem: what was not found (e.g. the reader's error message, which may say how to get it).
+        how: how to get it, when ``problem`` does not say.
+    """
+    import html
+
+    from IPython.display import HTML
+
+    class Box(HTML):
+        def __repr__(self) -> str:  # the text/plain form (nbval compares it)
+            return f"Data missing: {what}. {problem}" + (f" How to get it: {how}" if how else "")
+
+    body = (f'<div class="admonition warning"><p class="admonition-title">Data missing: {html.escape(what)}</p>'
+            f"<p>{html.escape(problem)}</p>"
+            + (f"<p><b>How to get it:</b> {html.escape(how)}</p>" if how else "") + "</div>")
+    return Box(body)
+
+
 def _cmd_book(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out = build_book(args.profile, args.only, html=not args.no_html)
