@@ -234,6 +234,8 @@ def build_html(strict: bool = True, root: Path = ROOT) -> Path:
 BUILD_RECORDS = ("99_appendix",)
 #: Keys of the execution record that change with every build (not with the results).
 VOLATILE_RECORD_KEYS = ("host", "seconds", "started")
+#: Glued values that time the build (e.g. ``data_seconds``): volatile, like the execution record.
+VOLATILE_GLUE = re.compile(r"seconds$")
 #: Besides the nbval sanitizers: timestamps that change with every build.
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{4}|Z)?")
 
@@ -255,7 +257,8 @@ def sanitizers() -> list[tuple[re.Pattern, str]]:
 def chapter_content(path: Path, build_record: bool = False) -> list[dict]:
     """What a published chapter says, without what changes from one build to the next: cell
     types, sources and tags, and (except for build records) every output sanitized as nbval
-    sanitizes it; execution counts and volatile metadata dropped."""
+    sanitizes it; execution counts, build timings glued for the text (:data:`VOLATILE_GLUE`)
+    and volatile metadata dropped."""
     nb = json.loads(path.read_text())
     rules = sanitizers()
     out = []
@@ -279,6 +282,9 @@ def _output_content(output: dict, rules: list[tuple[re.Pattern, str]]) -> str:
         return value
 
     out = {k: v for k, v in output.items() if k not in ("execution_count", "data", "text")}
+    glued = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
+    if glued and VOLATILE_GLUE.search(glued):
+        return json.dumps({"glue": glued, "value": "<seconds>"})
     if "text" in output:
         out["text"] = text(output["text"])
     for mime, value in output.get("data", {}).items():
