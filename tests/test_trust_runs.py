@@ -79,9 +79,15 @@ def test_student_run_ids_follow_the_teacher_and_its_training(store, tmp_path, mo
         first = run_teacher_pipeline("smoke", "cpu", with_scratch=False)
         student = train_student(ws, scfg, dcfg, 0, tag="trust", splits=("val",))
         monkeypatch.setenv("ECODISTILL_CACHE", str(tmp_path / "fresh"))  # no finished state to resume
-        cut = run_teacher_pipeline("smoke", "cpu", budget_s=1e-9, with_scratch=False, stages=("main",))
+        with pytest.warns(UserWarning, match="stopped by budget.*stays the students' teacher"):
+            kept = run_teacher_pipeline("smoke", "cpu", budget_s=1e-9, with_scratch=False, stages=("main",))
+        assert kept.run_id == first.run_id  # an incomplete teacher never silently replaces a completed one
+        assert train_student(ws, scfg, dcfg, 0, tag="trust", splits=("val",)).run_id == student.run_id
+        cut = run_teacher_pipeline("smoke", "cpu", budget_s=1e-9, with_scratch=False, stages=("main",),
+                                   accept_incomplete=True)
         assert cut.run_id != first.run_id  # a budget-cut teacher is another run
-        again = train_student(ws, scfg, dcfg, 0, tag="trust", splits=("val",))
+        with pytest.warns(UserWarning, match="did not complete its training"):
+            again = train_student(ws, scfg, dcfg, 0, tag="trust", splits=("val",))
         assert again.run_id != student.run_id and again.history  # new teacher: trained again
         config = runs.read_run_config("smoke", again.run_id)
         assert config["teacher"]["run_id"] == cut.run_id and len(config["teacher"]["predictions_sha256"]) == 64

@@ -267,6 +267,8 @@ def write_timings(profile: str, rows: list[Mapping[str, Any]]) -> Path:
     bad = new[["median_ms", "p90_ms"]].isna().any(axis=1) | (new["median_ms"] <= 0)
     if bad.any():
         raise ValueError(f"write_timings: non-positive or NaN latency in rows {list(new.index[bad])}")
+    for col in TIMING_TEXT:  # as they are read back, so equal keys match
+        new[col] = new[col].astype(str)
     path = results_dir(profile) / "timings.csv"
     key = ["run_id", "model", "runtime", "dtype", "threads", "batch", "grid"]
     if path.is_file():
