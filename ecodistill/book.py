@@ -14,7 +14,9 @@
    which the appendix renders;
 3. at ``cpu`` and ``full`` the executed chapters are copied to the tracked
    ``book/published/<profile>/`` (:func:`publish`): committed with their outputs, they are what
-   ``pytest --nbval`` re-executes from the committed results (tests/test_published.py);
+   ``pytest --nbval`` re-executes from the committed results (tests/test_published.py); a
+   chapter is rewritten only when what it says changed, so rebuilding from the same results
+   leaves the working tree clean;
 4. ``jupyter-book build book -W -n --keep-going`` renders the site into ``_build/html``
    with execution off (the chapters are the papermill outputs).
 
@@ -23,7 +25,9 @@ Explained in book/intro.md ("How the book is made").
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +37,7 @@ from pathlib import Path
 import yaml
 
 from .config import PROFILES
-from .utils import atomic_write_json, host_info, repo_root, results_dir
+from .utils import atomic_write_bytes, atomic_write_json, host_info, repo_root, results_dir
 
 ROOT = repo_root()
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -225,21 +229,111 @@ def build_html(strict: bool = True, root: Path = ROOT) -> Path:
     return root / "_build" / "html"
 
 
+#: Chapters that report the build (host, versions, commit, seconds), not results: republished
+#: only when their cells change, not when the build they report does.
+BUILD_RECORDS = ("99_appendix",)
+#: Keys of the execution record that change with every build (not with the results).
+VOLATILE_RECORD_KEYS = ("host", "seconds", "started")
+#: Glued values that time the build (e.g. ``data_seconds``): volatile, like the execution record.
+VOLATILE_GLUE = re.compile(r"seconds$")
+#: Besides the nbval sanitizers: timestamps that change with every build.
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{4}|Z)?")
+
+
+def sanitizers() -> list[tuple[re.Pattern, str]]:
+    """The ``regex``/``replace`` pairs of ``book/published/nbval_sanitize.cfg`` (what nbval
+    ignores when it re-executes a published chapter), plus build timestamps."""
+    pairs, pattern = [], None
+    cfg = PUBLISHED_DIR / "nbval_sanitize.cfg"
+    for line in (cfg.read_text().splitlines() if cfg.is_file() else []):
+        if line.startswith("regex:"):
+            pattern = re.compile(line.split(":", 1)[1].strip())
+        elif line.startswith("replace:") and pattern is not None:
+            pairs.append((pattern, line.split(":", 1)[1].strip()))
+            pattern = None
+    return pairs + [(TIMESTAMP, "<time>")]
+
+
+def chapter_content(path: Path, build_record: bool = False) -> list[dict]:
+    """What a published chapter says, without what changes from one build to the next: cell
+    types, sources and tags, and (except for build records) every output sanitized as nbval
+    sanitizes it; execution counts, build timings glued for the text (:data:`VOLATILE_GLUE`)
+    and volatile metadata dropped."""
+    nb = json.loads(path.read_text())
+    rules = sanitizers()
+    out = []
+    for cell in nb.get("cells", []):
+        source = cell.get("source", "")
+        entry = {"type": cell.get("cell_type"), "source": "".join(source) if isinstance(source, list) else source,
+                 "tags": sorted(cell.get("metadata", {}).get("tags", []))}
+        if cell.get("cell_type") == "code" and not build_record:
+            entry["outputs"] = [_output_content(o, rules) for o in cell.get("outputs", [])]
+        out.append(entry)
+    return out
+
+
+def _output_content(output: dict, rules: list[tuple[re.Pattern, str]]) -> str:
+    """One output as text: texts sanitized, images by their SHA-256 (never scanned by a regex)."""
+
+    def text(value) -> str:
+        value = "".join(value) if isinstance(value, list) else str(value)
+        for rx, rep in rules:
+            value = rx.sub(rep, value)
+        return value
+
+    out = {k: v for k, v in output.items() if k not in ("execution_count", "data", "text")}
+    glued = output.get("metadata", {}).get("scrapbook", {}).get("name", "")
+    if glued and VOLATILE_GLUE.search(glued):
+        return json.dumps({"glue": glued, "value": "<seconds>"})
+    if "text" in output:
+        out["text"] = text(output["text"])
+    for mime, value in output.get("data", {}).items():
+        if mime.startswith("image/") and mime != "image/svg+xml":
+            raw = "".join(value) if isinstance(value, list) else str(value)
+            out[mime] = hashlib.sha256(raw.encode()).hexdigest()
+        else:
+            out[mime] = text(value if isinstance(value, (str, list)) else json.dumps(value, sort_keys=True))
+    return json.dumps(out, sort_keys=True)
+
+
+def _record_content(record: dict) -> dict:
+    return {"profile": record.get("profile"),
+            "notebooks": [{k: v for k, v in r.items() if k not in VOLATILE_RECORD_KEYS}
+                          for r in record.get("notebooks", [])]}
+
+
 def publish(profile: str) -> Path:
     """Copy the executed chapters of ``profile`` (and their execution record) from
     ``book/generated`` to the tracked ``book/published/<profile>/``: committed with their
     outputs, they are the published site and what nbval re-executes. Not at ``smoke``, whose
-    numbers are never results."""
+    numbers are never results.
+
+    A chapter is written only when what it says changed (:func:`chapter_content`: the nbval
+    sanitizers and build timestamps applied; for build records such as the appendix, only
+    their cells), and the execution record only when more than its timings and host did: a
+    rebuild from the same results leaves the working tree clean (``make book`` then
+    ``git status`` shows nothing).
+    """
     if profile == "smoke":
         raise ValueError("smoke chapters are never published: build at cpu or full")
     folder = PUBLISHED_DIR / profile
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for name in chapter_notebooks():
-        shutil.copy2(GENERATED_DIR / f"{name}.ipynb", folder / f"{name}.ipynb")
+    folder.mkdir(parents=True, exist_ok=True)
+    names = chapter_notebooks()
+    for name in names:
+        src, dst = GENERATED_DIR / f"{name}.ipynb", folder / f"{name}.ipynb"
+        record_only = name in BUILD_RECORDS
+        if dst.is_file() and chapter_content(src, record_only) == chapter_content(dst, record_only):
+            continue
+        atomic_write_bytes(dst, src.read_bytes())
+    for stale in folder.glob("*.ipynb"):  # chapters no longer in the toc
+        if stale.stem not in names:
+            stale.unlink()
     record = json.loads((GENERATED_DIR / "execution.json").read_text())
     record["notebooks"] = [r for r in record["notebooks"] if r.get("profile") == profile]
-    atomic_write_json(folder / "execution.json", record)
+    path = folder / "execution.json"
+    old = json.loads(path.read_text()) if path.is_file() else None
+    if old is None or _record_content(old) != _record_content(record):
+        atomic_write_json(path, record)
     return folder
 
 
@@ -270,6 +364,30 @@ def build_book(profile: str = "auto", only: list[str] | None = None, html: bool 
     if profile != "smoke" and not only:
         print(f"[ecodistill book] published: {publish(profile)}", flush=True)
     return build_html() if html else GENERATED_DIR
+
+
+def missing_data_box(what: str, problem: str, how: str | None = None):
+    """One clear box for a chapter whose data is absent: what is missing, why, how to get it
+    (an HTML admonition, styled by the book's theme; plain text where HTML is not shown). The
+    chapter then shows no figure that would be empty.
+
+    Args:
+        what: the data set (e.g. ``"CARDAMOM-FluxVal v1.0"``).
+        problem: what was not found (e.g. the reader's error message, which may say how to get it).
+        how: how to get it, when ``problem`` does not say.
+    """
+    import html
+
+    from IPython.display import HTML
+
+    class Box(HTML):
+        def __repr__(self) -> str:  # the text/plain form (nbval compares it)
+            return f"Data missing: {what}. {problem}" + (f" How to get it: {how}" if how else "")
+
+    body = (f'<div class="admonition warning"><p class="admonition-title">Data missing: {html.escape(what)}</p>'
+            f"<p>{html.escape(problem)}</p>"
+            + (f"<p><b>How to get it:</b> {html.escape(how)}</p>" if how else "") + "</div>")
+    return Box(body)
 
 
 def _cmd_book(args: argparse.Namespace) -> int:

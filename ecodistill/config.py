@@ -14,6 +14,7 @@ Profiles (explained in book/intro.md and the README):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
@@ -29,11 +30,29 @@ def added(default: Any) -> Any:
 
 
 def _at_least(cfg: Any, **minimum: int) -> None:
-    """Refuse integer fields below their minimum (None passes: the field is optional)."""
+    """Refuse integer fields that are not integers or lie below their minimum (None passes:
+    the field is optional)."""
     for name, low in minimum.items():
         value = getattr(cfg, name)
-        if value is not None and value < low:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) and not (
+                isinstance(value, float) and value.is_integer()):
+            raise ValueError(f"{type(cfg).__name__}.{name}={value!r}: must be a whole number >= {low}")
+        if value < low:
             raise ValueError(f"{type(cfg).__name__}.{name}={value}: must be at least {low}")
+
+
+def _in_range(cfg: Any, **ranges: tuple[float, float, bool]) -> None:
+    """Refuse float fields that are not finite numbers in ``[low, high]`` (``(low, high, open_low)``:
+    with ``open_low`` the low end is excluded, e.g. a learning rate > 0)."""
+    for name, (low, high, open_low) in ranges.items():
+        value = getattr(cfg, name)
+        ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+              and (value > low if open_low else value >= low) and value <= high)
+        if not ok:
+            bound = f"{'>' if open_low else '>='} {low:g}" + (f" and <= {high:g}" if math.isfinite(high) else "")
+            raise ValueError(f"{type(cfg).__name__}.{name}={value!r}: must be a finite number {bound}")
 
 
 @dataclass(frozen=True)
@@ -134,6 +153,11 @@ class TeacherConfig:
     drop_path_rate: float = 0.0
     tanh_head: bool = False  # tanh on the NDVI head (Janetzky et al. 2024 use one)
 
+    def __post_init__(self) -> None:
+        _at_least(self, embed_dim=1, depth=1, patch_size=1, num_blocks=1)
+        _in_range(self, mlp_ratio=(0.0, math.inf, True), sparsity_threshold=(0.0, math.inf, False),
+                  hard_thresholding_fraction=(0.0, 1.0, True), drop_path_rate=(0.0, 1.0, False))
+
 
 @dataclass(frozen=True)
 class StudentConfig:
@@ -169,11 +193,13 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _at_least(self, epochs=1, batch_size=1, max_steps=1, steps_per_epoch=1)
-        if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.warmup_frac < 1 or self.grad_clip < 0:
-            raise ValueError(f"TrainConfig: need lr > 0, weight_decay >= 0, 0 <= warmup_frac < 1, grad_clip >= 0; "
-                             f"got lr={self.lr}, weight_decay={self.weight_decay}, warmup_frac={self.warmup_frac}, "
-                             f"grad_clip={self.grad_clip}")
+        # every numeric field is checked here, where it is declared: a zero, NaN or inf from the
+        # command line is refused before any work, never replaced by a default
+        _at_least(self, epochs=1, batch_size=1, max_steps=1, steps_per_epoch=1, patience=0)
+        _in_range(self, lr=(0.0, 10.0, True), weight_decay=(0.0, math.inf, False),
+                  grad_clip=(0.0, math.inf, False))
+        if not (isinstance(self.warmup_frac, (int, float)) and 0 <= self.warmup_frac < 1):
+            raise ValueError(f"TrainConfig.warmup_frac={self.warmup_frac!r}: must be a finite number >= 0 and < 1")
 
 
 @dataclass(frozen=True)
@@ -194,14 +220,12 @@ class DistillConfig:
     def __post_init__(self) -> None:
         # the loss name is checked against the registry where objectives are built
         # (ecodistill.training.objectives.check_objective): configs sit below the registries
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"DistillConfig.alpha={self.alpha} outside [0, 1]")
+        # (each loss's own options are checked again by its LossSpec, with the loss's bounds)
+        _in_range(self, alpha=(0.0, 1.0, False), margin=(0.0, math.inf, False),
+                  feature_weight=(0.0, math.inf, False))
         if self.mode not in MODES:
             raise ValueError(f"DistillConfig.mode={self.mode!r} unknown: choose one of {MODES}")
         _at_least(self, label_years=1)
-        if self.margin < 0 or self.feature_weight < 0:
-            raise ValueError(f"DistillConfig: margin={self.margin} and feature_weight={self.feature_weight} "
-                             "must be >= 0")
 
 
 @dataclass(frozen=True)

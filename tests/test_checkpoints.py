@@ -228,3 +228,62 @@ def test_save_verified_and_load_verified(tmp_path):
         load_verified(tmp_path / "plain.pt", what="training state", fix="rerun", unverified="refuse")
     with pytest.raises(FileNotFoundError, match="training state .*none.pt not found; rerun"):
         load_verified(tmp_path / "none.pt", what="training state", fix="rerun")
+
+
+# --- issue 20, item 5: every checkpoint checked, ours included; resume never unsafe ---------
+
+def _flip_exponent(path, tensor: torch.Tensor) -> None:
+    """Set the top exponent bits of the first weight of ``tensor`` in the file (0.05 -> ~4e36)."""
+    raw = bytearray(path.read_bytes())
+    at = raw.find(tensor.detach().numpy().tobytes())
+    assert at >= 0
+    raw[at + 3] |= 0x7C  # float32 little-endian: byte 3 holds the sign and the high exponent bits
+    path.write_bytes(bytes(raw))
+
+
+def test_own_checkpoint_without_sidecar_is_checked_for_magnitudes(tmp_path):
+    model = build_student(StudentConfig("m", "mlp", width=8, depth=2), 6, 1, (16, 32))
+    path = save_checkpoint(tmp_path / "m.pt", model, {})
+    path.with_name("m.pt.sha256").unlink()  # no sidecar: before, only a warning, and weights of 4e36 loaded
+    first = next(iter(model.state_dict().items()))
+    _flip_exponent(path, first[1])
+    with pytest.warns(UserWarning, match="no SHA-256 sidecar"), \
+            pytest.raises(ValueError, match=rf"tensor {first[0]} holds \|w\| = .*e\+3\d, implausible") as err:
+        load_checkpoint(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_resume_checkpoint_failing_its_hash_is_never_opened_unsafely(tmp_path, monkeypatch):
+    from ecodistill.config import TrainConfig
+    from ecodistill.training import resume
+
+    model = build_student(StudentConfig("m", "mlp", width=8, depth=2), 6, 1, (16, 32))
+    opt = torch.optim.AdamW(model.parameters())
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    cfg = TrainConfig()
+    path = tmp_path / "state.pt"
+    resume.save_state(path, cfg, 1, [model], [], opt, sched, resume.LoopState(), None, resume.rng_state(),
+                      resume.rng_state())
+    raw = bytearray(path.read_bytes())
+    raw[-40] ^= 0x01
+    path.write_bytes(bytes(raw))
+    calls = []
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k.get("weights_only")) or real(*a, **k))
+    with pytest.raises(ValueError, match="state.pt is damaged.*delete it to start the run over") as err:
+        resume.load_state(path, cfg, [model], [], opt, sched)
+    assert "\n" not in str(err.value)
+    assert False not in calls  # before: opened with weights_only=False before it was refused
+
+
+def test_damaged_zip_header_gets_no_weights_only_hint(tmp_path):
+    model = build_student(StudentConfig("m", "mlp", width=8, depth=2), 6, 1, (16, 32))
+    path = save_checkpoint(tmp_path / "m.pt", model, {})
+    path.with_name("m.pt.sha256").unlink()
+    raw = bytearray(path.read_bytes())
+    raw[0:2] = b"\x80\x80"  # the zip signature overwritten: torch falls back to the old pickle reader
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="m.pt is damaged: it cannot be read as a PyTorch checkpoint") as err:
+        load_checkpoint(path)
+    text = str(err.value)
+    assert "\n" not in text and "weights_only" not in text and "Weights only" not in text

@@ -101,7 +101,7 @@ def test_read_era5_new_cds_layout(era5_new):
     assert float(ds["ssrd"].max()) == pytest.approx(24 * 3.6e5, rel=1e-5)
     assert float(ds["z500"].max()) == pytest.approx(50500.0) and float(ds["t850"].max()) == pytest.approx(285.0)
     assert float(ds["r850"].max()) == pytest.approx(85.0)
-    assert float(ds["swvl1"].sel(lat=90).max()) == 0.0  # NaN over the sea -> 0
+    assert np.isnan(ds["swvl1"].sel(lat=90)).all()  # the sea stays NaN (make_dataset sets it to 0 there)
     assert ds["tp"].attrs["units"] == "m" and ds["ssrd"].attrs["units"] == "J m-2"
 
 
@@ -140,11 +140,12 @@ def test_read_era5_bad_input(tmp_path, case, match):
         read_era5(_write(sl, tmp_path / "sl.nc"), _write(pl, tmp_path / "pl.nc"))
 
 
-def test_convert_units_without_attribute_checks_the_range():
-    da = xr.DataArray(np.full((2, 3), 15.0), dims=("time", "x"))
-    with pytest.raises(ValueError, match="no units attribute"):
-        convert_units(da, "t2m")
-    assert convert_units(da + 273.15, "t2m").attrs["units"] == "K"
+def test_convert_units_without_attribute_is_refused_naming_the_argument():
+    da = xr.DataArray(np.full((2, 3), 288.0), dims=("time", "x"))
+    with pytest.raises(ValueError, match="t2m has no units attribute.*'K' or 'degC'.*units=\\{'t2m'"):
+        convert_units(da, "t2m")  # even values that look like kelvin: never guessed
+    assert convert_units(da, "t2m", units="K").attrs["units"] == "K"
+    np.testing.assert_allclose(convert_units(da - 273.15, "t2m", units="degC").values, 288.0)
 
 
 def _nc(path, name, dtype, values, attrs, fill, times, time_attrs):
@@ -171,13 +172,15 @@ def test_read_ndvi_gimms_naming(tmp_path):
         flags = np.zeros((4, 4, 8), np.int16)
         flags[1, 1, 1] = 2
         pct[:] = 2000 * flags + 500
-    nd = read_ndvi(path)
+    with pytest.raises(ValueError, match="no scale_factor.*x 10\\^4.*ndvi_scale=1e-4"):
+        read_ndvi(path)  # int16 without scale_factor: the scale is never guessed
+    nd = read_ndvi(path, product="gimms3g")
     assert list(nd.indexes["time"]) == list(pd.to_datetime(["1990-01-01", "1990-01-16", "1990-02-01",
                                                             "1990-02-16"]))
     assert np.all(np.diff(nd["lat"].values) > 0)
     v = nd.values
     assert np.nanmax(v) == pytest.approx(0.5) and np.isnan(v).sum() == 2  # fill + flag 2
-    assert np.isfinite(read_ndvi(path, max_flag=2).values).sum() == v.size - 1
+    assert np.isfinite(read_ndvi(path, max_flag=2, ndvi_scale=1e-4).values).sum() == v.size - 1
 
 
 def test_read_ndvi_copernicus_naming(tmp_path):
@@ -239,8 +242,8 @@ def _real_sources(years=(2001, 2004)):
     times = pd.date_range(f"{years[0]}-01-01", f"{years[1]}-12-31", freq="D")
     rng = np.random.default_rng(0)
     shape = (len(times), LAT.size, LON.size)
-    data = {v: (("time", "lat", "lon"), (BASE.get(v, 0) + rng.normal(0, 0.01, shape)).astype(np.float32))
-            for v in ("t2m", "tp", "ssrd", "u10", "v10", "msl", "tcwv", "swvl1")}
+    data = {v: (("time", "lat", "lon"), np.abs(BASE.get(v, 0) + rng.normal(0, 0.01, shape)).astype(np.float32))
+            for v in ("t2m", "tp", "ssrd", "u10", "v10", "msl", "tcwv", "swvl1")}  # amounts stay >= 0
     data.update(z500=(("time", "lat", "lon"), np.full(shape, 55000, np.float32)),
                 t850=(("time", "lat", "lon"), np.full(shape, 275, np.float32)),
                 r850=(("time", "lat", "lon"), np.full(shape, 70, np.float32)))
@@ -425,8 +428,8 @@ def test_degree_celsius_file_reads(tmp_path):
     assert float(ds["t2m"].min()) == pytest.approx(285.15, abs=1e-3)
 
 
-@pytest.mark.parametrize("r_units, value, ok", [(None, "fraction", False), (None, "percent", True),
-                                                ("1", "percent", False)])
+@pytest.mark.parametrize("r_units, value, ok", [(None, "fraction", False), (None, "percent", False),
+                                                ("1", "percent", False), ("%", "fraction", False)])
 def test_relative_humidity_without_or_with_a_wrong_unit(tmp_path, r_units, value, ok):
     times = pd.date_range("2010-01-01", periods=3, freq="D")
     pl = _pressure(times, r_units="1" if value == "fraction" else "%")  # values 0.85 or 85
@@ -485,7 +488,7 @@ def test_globs_and_lists_of_files(tmp_path):
             {"units": "month"})
         with h5netcdf.File(path, "a") as f:
             f.attrs["Year"] = year
-    nd = read_ndvi(str(tmp_path / "ndvi3g_*.nc4"))
+    nd = read_ndvi(str(tmp_path / "ndvi3g_*.nc4"), ndvi_scale=1e-4)
     assert [str(t.date()) for t in nd.indexes["time"]] == ["1990-01-01", "1990-01-16", "1991-01-01", "1991-01-16"]
     with pytest.raises(FileNotFoundError, match="no NDVI file matches .*nothing_\\*.nc4"):
         read_ndvi(str(tmp_path / "nothing_*.nc4"))

@@ -15,6 +15,7 @@ from ecodistill.data import (
     describe,
     fingerprint,
     load_dataset,
+    prepare,
     simulate,
     source_from_env,
     store,
@@ -138,7 +139,7 @@ def test_real_file_without_sidecar_gets_a_content_identity(real, tmp_path):
             hashes.append(load_dataset(DataConfig(**{**TINY.__dict__, "source": str(p)})).attrs["dataset_hash"])
     ha, hb = hashes
     assert ha == hb
-    _edit(b, "ndvi", 0)
+    _edit(b, "ndvi", 0, delta=-0.01)  # stays in the NDVI domain (+0.25 gave 1.02: refused)
     with pytest.warns(UserWarning, match="no fingerprint sidecar"):
         assert load_dataset(DataConfig(**{**TINY.__dict__, "source": str(b)})).attrs["dataset_hash"] != ha
     assert _verify("--path", str(a)) == 2  # no sidecar: nothing to verify against
@@ -180,3 +181,71 @@ def test_data_baselines_use_ecodistill_data(tmp_path, monkeypatch, capsys):
     hashes = set(runs.read_runs("smoke", kind="baseline")["dataset_hash"])
     assert hashes == {fingerprint.read_sidecar(path)["dataset_hash"]}
     assert simulate.dataset_hash(cfg) not in hashes
+
+
+# --- caches follow every value; every value in its domain (issue 20, items 2 and 5) ---------
+
+def _t2m_week(prep, day: int) -> float:
+    """The standardised 7-day trailing mean of t2m at one land cell on ``day`` (an input channel)."""
+    k = prep.input_channels.index("t2m@7d")
+    return float(prep.dynamic_inputs(np.array([day]))[0, k, 5, 10])
+
+
+def test_an_unsampled_edit_is_never_served_from_cached_sums(cache):
+    path = simulate.dataset_path(TINY)
+    prepare(load_dataset(TINY), TINY, patch_size=4)  # caches cumulative sums and statistics
+    day = next(d for d in range(40, 80) if d not in fingerprint.sample_days(3 * 365 + 1))
+    _edit(path, "t2m", day, delta=30.0)
+    edited = load_dataset(TINY)
+    assert edited.attrs["content_check"] == "fingerprint"  # the quick check cannot see it
+    with pytest.raises(ValueError, match="SHA-256 of its values differs.*changed after it was written") as err:
+        prepare(edited, TINY, patch_size=4)  # before: the old sums were reused (-0.033 instead of 0.334)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_without_a_sidecar_the_sums_follow_the_values(real, tmp_path, monkeypatch):
+    monkeypatch.setenv("ECODISTILL_CACHE", str(tmp_path / "cache"))
+    _, path = real
+    copy = tmp_path / "nosidecar.nc"
+    shutil.copy(path, copy)
+    cfg = DataConfig(**{**TINY.__dict__, "source": str(copy)})
+    day = next(d for d in range(40, 80) if d not in fingerprint.sample_days(3 * 365 + 1))
+    with pytest.warns(UserWarning, match="no fingerprint sidecar"):
+        before = _t2m_week(prepare(load_dataset(cfg), cfg, patch_size=4), day)
+    _edit(copy, "t2m", day, delta=30.0)
+    with pytest.warns(UserWarning, match="no fingerprint sidecar"):
+        prep = prepare(load_dataset(cfg), cfg, patch_size=4)
+    after = _t2m_week(prep, day)
+    week = prep.reader.read("t2m", np.arange(day - 6, day + 1))[:, 5, 10].mean()
+    k = prep.input_channels.index("t2m@7d")
+    assert after == pytest.approx((week - prep.mean[k]) / prep.std[k], rel=1e-4)
+    assert after != pytest.approx(before, abs=0.05)
+
+
+def test_an_in_memory_change_is_hashed_before_any_cache_is_trusted(cache):
+    ds = load_dataset(TINY)
+    first = prepare(ds, TINY, patch_size=4)
+    warm = ds.copy()
+    warm["t2m"] = warm["t2m"] + np.float32(30.0)  # attrs (and dataset_hash) kept
+    second = prepare(warm, TINY, patch_size=4)
+    k = second.input_channels.index("t2m")
+    assert second.mean[k] == pytest.approx(first.mean[k] + 30.0, abs=1e-3)  # before: the stored statistics
+    assert second.cum_dir != first.cum_dir
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("tp", 5.0, "tp has 1 value.*outside its physical domain 0..2 m.*time 2001-01-04"),
+    ("t2m", np.nan, "t2m holds 1 NaN/Inf value.*time 2001-01-04"),
+    ("swvl1", np.nan, "swvl1 holds 1 NaN over land.*time 2001-01-04"),
+])
+def test_ecodistill_data_values_are_checked_when_opened(real, tmp_path, monkeypatch, name, value, match):
+    monkeypatch.setenv("ECODISTILL_CACHE", str(tmp_path / "cache"))
+    ds, _ = real
+    bad = ds.copy(deep=True)
+    land = np.argwhere(ds["land_mask"].values)[0]
+    bad[name][3, land[0], land[1]] = value
+    path = write_dataset(bad, tmp_path / "bad.nc")
+    monkeypatch.setenv("ECODISTILL_DATA", str(path))
+    with pytest.raises(ValueError, match=match) as err:
+        load_dataset(with_env_source(TINY))
+    assert str(path) in str(err.value) and "\n" not in str(err.value)

@@ -10,7 +10,8 @@ import pytest
 
 from ecodistill.config import DistillConfig
 from ecodistill.experiments.gpu import cap_steps, gpu_run
-from ecodistill.experiments.teacher import load_teacher_predictions, run_teacher_pipeline, teacher_dir
+from ecodistill.experiments.teacher import load_teacher_predictions, run_teacher_pipeline
+from ecodistill.experiments.teacher_files import predictions_folder
 from ecodistill.experiments.workspace import open_workspace
 from ecodistill.store import runs
 
@@ -43,7 +44,7 @@ def test_teacher_rows_and_predictions(ws, teacher):
         n_days = ws.prep.split_days(split).size
         assert pred.shape == (n_days, 1, *ws.img_size)
         assert np.isfinite(pred).all()
-    manifest = json.loads((teacher_dir("smoke") / "pred_test.manifest.json").read_text())
+    manifest = json.loads((predictions_folder("smoke", teacher.run_id) / "pred_test.manifest.json").read_text())
     assert manifest["chunks"] and all(len(part["sha256"]) == 64 for part in manifest["chunks"])
     assert ws.error_map_path(teacher.run_id).is_file()
 
@@ -95,7 +96,8 @@ def test_gpu_run_cpu_path_packs_every_stage_and_unpacks(ws, teacher, tmp_path, m
     assert "gpu_run.json" in files and any(f.startswith("results-smoke.tar.gz.part") for f in files)
     restored = tmp_path / "restored"
     paths = unpack(out, dest_root=restored)
-    assert (restored / "smoke" / "teacher" / "pred_test.manifest.json") in paths
+    rid = summary["teacher"]["run_id"]
+    assert (restored / "smoke" / "teacher" / f"pred_{rid}" / "pred_test.manifest.json") in paths
     assert (restored / "smoke" / "runs" / f"{summary['teacher']['run_id']}.csv").is_file()
 
 

@@ -64,12 +64,15 @@ def test_checkpoints_are_small_students_only(tracked):
 
 def test_full_profile_predictions_are_not_tracked(tracked):
     bad = [k for k in tracked if PurePosixPath(k).match("results/full/teacher/pred_*")
-           or (k.startswith("results/full/") and k.endswith(".npy"))]
+           or k.startswith("results/full/teacher/pred_") or (k.startswith("results/full/") and k.endswith(".npy"))]
     assert not bad, f"full-profile teacher predictions are never committed: {bad[:5]}"
 
 
 @pytest.mark.parametrize("path", [
     "results/full/teacher/pred_train.part000.npy", "results/full/teacher/pred_test.manifest.json",
+    "results/full/teacher/pred_teacher-afno_pretrained-abc/pred_test.manifest.json",
+    "results/full/teacher/pred_teacher-afno_pretrained-abc/run.json",
+    "results/cpu/teacher/.staging-pred_teacher-x-123/pred_test.manifest.json",
     "results/full/checkpoints/teacher.pt", ".cache/full/checkpoints/teacher-x.pt", "results/full/x.npy",
     "wheels/tqdm-4.70.1-py3-none-any.whl", ".gpu_site/tqdm/__init__.py", "COMMIT",
 ])
@@ -80,6 +83,7 @@ def test_large_outputs_are_ignored(tracked, path):
 @pytest.mark.parametrize("path", [
     "results/full/runs/teacher-afno-abc.csv", "results/full/teacher/teacher.json",
     "results/full/gpu_run.json", "results/cpu/students/kd-mlp_s-final-abc.pt",
+    "results/cpu/teacher/pred_teacher-afno_pretrained-abc/pred_test.manifest.json",
 ])
 def test_result_files_are_not_ignored(tracked, path):
     assert _git("check-ignore", "-q", "--no-index", path).returncode == 1, f"{path} is git-ignored"

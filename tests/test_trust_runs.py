@@ -79,11 +79,36 @@ def test_student_run_ids_follow_the_teacher_and_its_training(store, tmp_path, mo
         first = run_teacher_pipeline("smoke", "cpu", with_scratch=False)
         student = train_student(ws, scfg, dcfg, 0, tag="trust", splits=("val",))
         monkeypatch.setenv("ECODISTILL_CACHE", str(tmp_path / "fresh"))  # no finished state to resume
-        cut = run_teacher_pipeline("smoke", "cpu", budget_s=1e-9, with_scratch=False, stages=("main",))
+        with pytest.warns(UserWarning, match="stopped by budget.*stays the students' teacher"):
+            kept = run_teacher_pipeline("smoke", "cpu", budget_s=1e-9, with_scratch=False, stages=("main",))
+        assert kept.run_id == first.run_id  # an incomplete teacher never silently replaces a completed one
+        assert train_student(ws, scfg, dcfg, 0, tag="trust", splits=("val",)).run_id == student.run_id
+        cut = run_teacher_pipeline("smoke", "cpu", budget_s=1e-9, with_scratch=False, stages=("main",),
+                                   accept_incomplete=True)
         assert cut.run_id != first.run_id  # a budget-cut teacher is another run
-        again = train_student(ws, scfg, dcfg, 0, tag="trust", splits=("val",))
+        with pytest.warns(UserWarning, match="did not complete its training"):
+            again = train_student(ws, scfg, dcfg, 0, tag="trust", splits=("val",))
         assert again.run_id != student.run_id and again.history  # new teacher: trained again
         config = runs.read_run_config("smoke", again.run_id)
         assert config["teacher"]["run_id"] == cut.run_id and len(config["teacher"]["predictions_sha256"]) == 64
     finally:
         ws.cfg = saved
+
+
+@pytest.mark.parametrize("digest", ["902740411463", "12e456789012", "000000000042", "1e5", "nan"])
+def test_the_store_keeps_hashes_and_ids_as_text(store, digest):
+    """Issue 20, item 6: a hash of digits only came back as an int, ``12e456789012`` as inf."""
+    meta = {"run_id": "r-7", "dataset_hash": digest, "target": "ndvi", "kind": "student", "init": "distilled",
+            "teacher_run_id": "1234567", "git_commit": "0042137"}
+    runs.write_run("smoke", runs.make_rows(meta, [("test", "global", "rmse", 0.1)]), {"a": 1})
+    frame = runs.read_runs("smoke", dataset_hash=digest)
+    assert len(frame) == 1
+    row = frame.iloc[0]
+    assert (row.dataset_hash, row.teacher_run_id, row.git_commit) == (digest, "1234567", "0042137")
+    assert all(isinstance(row[c], str) for c in ("dataset_hash", "teacher_run_id", "git_commit", "run_id"))
+    timing = {c: "x" for c in runs.TIMING_COLUMNS}
+    timing.update(run_id="000123", median_ms=1.0, p90_ms=2.0, n=3, threads=1, batch=1, n_params=1,
+                  flops_per_map=1.0, bytes_per_map=1.0, versions="2e10")
+    runs.write_timings("smoke", [timing])
+    back = runs.read_timings("smoke").iloc[0]
+    assert (back.run_id, back.versions) == ("000123", "2e10")

@@ -242,7 +242,7 @@ def forecastability_table(prep: Prepared, profile: str, force: bool = False) -> 
     """:func:`forecastability`, cached as ``results/<profile>/data/forecastability.csv``."""
     path = results_dir(profile) / "data" / "forecastability.csv"
     if path.is_file() and not force:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype={"dataset_hash": str})  # a hash of digits stays text
         if (frame["dataset_hash"] == prep.dataset_hash).all():
             return frame
     frame = forecastability(prep)

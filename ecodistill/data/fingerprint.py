@@ -15,6 +15,11 @@ written atomically right after the file, holding
 * the ``dataset_hash`` the data is known by (for real data the first 12 hex digits of the
   content hash; for the simulated Earth the digest of its code and config).
 
+The full SHA-256 of each variable, computed while writing, is also recorded in the cache
+with the file's size, modification time and inode (:func:`remember`, :func:`recall`), so
+that :mod:`ecodistill.data.identity` can key caches by every value without reading the file
+again while it is unchanged.
+
 A mismatch is a one-line error naming the file and the fix (rebuild it with
 ``python -m ecodistill data build --force``, or write it again with ``write_dataset``).
 A real file without a sidecar gets a content-derived identity: the fingerprint digest.
@@ -33,7 +38,7 @@ import numpy as np
 import xarray as xr
 
 from ..store.integrity import read_json
-from ..utils import atomic_write_json
+from ..utils import atomic_write_json, cache_dir
 
 FORMAT = 1
 N_SAMPLE = 32
@@ -127,7 +132,8 @@ class Hasher:
         content = hashlib.sha256(json.dumps({"coords": self.coords, "values": {
             n: v.get("sha256") or self.full[n].hexdigest() for n, v in sorted(variables.items())}},
             sort_keys=True).encode()).hexdigest()
-        return {"fingerprint": fp, "fingerprint_digest": digest(fp), "content_sha256": content}
+        return {"fingerprint": fp, "fingerprint_digest": digest(fp), "content_sha256": content,
+                "variables_sha256": {n: h.hexdigest() for n, h in self.full.items()}}
 
 
 def digest(fp: dict) -> str:
@@ -243,3 +249,38 @@ def _difference(want: dict, got: dict | None) -> str:
             return f"variable {name}: {', '.join(keys)} differ"
     coords = [k for k in want["coords"] if want["coords"][k] != got["coords"].get(k)]
     return f"coordinates {coords} differ" if coords else "layout differs"
+
+
+# --------------------------------------------------------------------------- caches follow every value
+def _signature(path: Path) -> list:
+    """Size, modification time and inode of a file, or of every file of a ``.npy`` folder."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_ino] for p in files]
+
+
+def _record_path(path: Path) -> Path:
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:20]
+    return cache_dir() / "data" / "verified" / f"{key}.json"
+
+
+def remember(path: str | Path, result: dict, **facts) -> None:
+    """Record that ``path``, as it is now on disk, holds the values hashed in ``result``
+    (:meth:`Hasher.result`), with other ``facts`` about them (e.g. ``values_checked=True``);
+    best effort (a read-only cache just means hashing again)."""
+    path = Path(path)
+    try:
+        atomic_write_json(_record_path(path), {"path": str(path.resolve()), "signature": _signature(path),
+                                               "content_sha256": result["content_sha256"],
+                                               "variables_sha256": result["variables_sha256"], **facts})
+    except OSError:
+        pass
+
+
+def recall(path: str | Path) -> dict | None:
+    """The record of :func:`remember` while ``path`` is unchanged on disk, else None."""
+    path, record_path = Path(path), _record_path(Path(path))
+    try:
+        record = json.loads(record_path.read_text())
+        return record if record.get("signature") == _signature(path) else None
+    except (OSError, ValueError):
+        return None

@@ -45,6 +45,7 @@ from .history import (
     open_history_state,
     transform,
 )
+from .identity import content_key
 from .schema import INPUT_SETS, validate
 from .static import BIOME_NAMES
 from .tasks import Forecast
@@ -397,7 +398,8 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=None,
     lw = np.broadcast_to(np.cos(np.deg2rad(ds["lat"].values.astype(np.float64)))[:, None], domain.shape)
     biome = ds["biome"].values.astype(np.int16)
     reader = _Reader(ds)
-    cum = cum_dir(digest)
+    # caches follow every value (issue 20): keyed by a hash of the data given, not by its label
+    cum = cum_dir(digest if in_memory else f"{digest}-{content_key(ds)}")
     offsets_file = cum / "offsets.npz"
     names = tuple(dict.fromkeys(weather_vars))
     cums: dict[str, np.ndarray] = {}
@@ -421,7 +423,7 @@ def prepare(ds: xr.Dataset, cfg: DataConfig, patch_size: int, weather_vars=None,
     key = hashlib.sha256(json.dumps([digest, cfg.train_years, cfg.extra_years, list(cfg.history_windows),
                                      channels], default=list).encode()).hexdigest()[:12]
     stats_file = cum / f"stats-{key}.npz"
-    if stats_file.is_file():
+    if stats_file.is_file() and not in_memory:
         with np.load(stats_file) as z:
             mean, std, prep.clim = z["mean"], z["std"], z["clim"]
     else:

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .domain import check_missing, check_range
 from .fingerprint import content_hash
 from .regrid import Regridder, grid_centres
-from .schema import STATIC_VARS, VAR_ATTRS, WEATHER_VARS, coord_attrs, validate
+from .schema import LAND_ONLY, STATIC_VARS, VAR_ATTRS, WEATHER_VARS, coord_attrs, validate
 from .static import static_maps
 from .store import DatasetWriter, default_format
 from .timeaxis import require_daily, to_standard_index
@@ -80,14 +81,47 @@ def daily_ndvi(ndvi: xr.DataArray, days: pd.DatetimeIndex) -> xr.DataArray:
     return ndvi.reindex(time=days, method="nearest", tolerance=pd.Timedelta("0D"))
 
 
+def _check_ndvi(ndvi: xr.DataArray, days: pd.DatetimeIndex) -> xr.DataArray:
+    """NDVI given to :func:`make_dataset`: in its domain, not all missing, overlapping the weather."""
+    if not np.isfinite(ndvi.values).any():
+        raise ValueError("ndvi: every value is NaN (nothing observed): check the NDVI files' fill values, "
+                         "valid_range and scale (read_ndvi names them) and max_flag")
+    ndvi = check_range(ndvi, "ndvi", "ndvi: ", fix="read it with read_ndvi, which applies the file's scale "
+                       "(or pass ndvi_scale=)")
+    t = ndvi.indexes["time"]
+    period = pd.Series(t).diff().median() if len(t) > 1 else pd.Timedelta("0D")
+    if t.max() + period < days[0] or t.min() > days[-1]:
+        raise ValueError(f"weather and NDVI share no day: the weather covers {days[0].date()}..{days[-1].date()}, "
+                         f"the NDVI {t.min().date()}..{t.max().date()}; read both for the same years")
+    return ndvi
+
+
+def _check_weather(w: xr.Dataset, weather_vars, land: np.ndarray) -> xr.Dataset:
+    """Every weather value on the project grid: finite (the land state may be NaN over the sea,
+    where it becomes 0) and in its physical domain."""
+    for name in weather_vars:
+        check_missing(w[name], name, "weather: ", land=land if name in LAND_ONLY else None,
+                      fix="read the files with read_era5 and give weather covering the whole grid")
+        if name in LAND_ONLY:
+            w[name] = w[name].fillna(0.0)  # the sea: ERA5 leaves the land state undefined there
+        w[name] = check_range(w[name], name, "weather: ", fix="convert it to the schema unit (read_era5 "
+                              "does) or correct the source values")
+    return w
+
+
 def make_dataset(weather: xr.Dataset, ndvi: xr.DataArray, nlat: int, nlon: int,
                  weather_vars=WEATHER_VARS) -> xr.Dataset:
     """A schema dataset from real weather and NDVI on the ``nlat`` x ``nlon`` grid.
 
+    Every value is checked on the project grid (:mod:`~ecodistill.data.domain`): weather
+    finite and in its domain (the land state may be NaN over the sea of the project's land
+    mask, and is set to 0 there), NDVI in [-1, 1].
+
     Raises:
         ValueError: when a weather variable is missing (naming it and where to get it), the
-            weather is not daily (monthly, sub-daily, missing days, a 360_day calendar) or
-            weather and NDVI share no day.
+            weather is not daily (monthly, sub-daily, missing days, a 360_day calendar), a
+            value lies outside its domain or is NaN over land, all NDVI is missing, the two
+            share no day, or the NDVI has no value over the NDVI domain on the shared days.
     """
     missing = [v for v in weather_vars if v not in weather]
     if missing:
@@ -100,15 +134,20 @@ def make_dataset(weather: xr.Dataset, ndvi: xr.DataArray, nlat: int, nlon: int,
         w = regrid_dataset(w, nlat, nlon, min_cover=0.0)
     days = pd.DatetimeIndex(w.indexes["time"]).normalize()
     w = w.assign_coords(time=days)
+    ndvi = _check_ndvi(ndvi, days)
     nd = ndvi
     if nd.sizes["lat"] != nlat or nd.sizes["lon"] != nlon:
         nd = regrid_dataset(nd.to_dataset(name="ndvi"), nlat, nlon)["ndvi"]
     nd = daily_ndvi(nd.assign_coords(lat=lat.astype(np.float32), lon=lon.astype(np.float32)), days)
-    if not np.isfinite(nd.values).any():
-        raise ValueError("weather and NDVI share no day: check the years of both sources")
     static = static_maps(nlat, nlon)
+    domain = static["ndvi_domain"].values
+    if not np.isfinite(nd.values[:, domain]).any():
+        raise ValueError(f"ndvi has no valid value over the NDVI domain (land with NDVI extremes) on the "
+                         f"days shared with the weather ({days[0].date()}..{days[-1].date()}): check that "
+                         "the NDVI covers land in these years")
     ds = w.assign_coords(lat=lat.astype(np.float32), lon=lon.astype(np.float32))
-    ds["ndvi"] = nd.where(static["ndvi_domain"].values).astype(np.float32).assign_attrs(VAR_ATTRS["ndvi"])
+    ds = _check_weather(ds, weather_vars, static["land_mask"].values.astype(bool))
+    ds["ndvi"] = nd.where(domain).astype(np.float32).assign_attrs(VAR_ATTRS["ndvi"])
     for name in STATIC_VARS:
         ds[name] = (("lat", "lon"), static[name].values, static[name].attrs)
     ds.attrs.update(static.attrs, source="real", title="ecodistill real dataset (ERA5 + NDVI)",

@@ -63,7 +63,42 @@ VAR_ATTRS = {
 STATIC_VARS = ("land_fraction", "land_mask", "igbp", "biome", "orography", "ndvi_max", "ndvi_min",
                "ndvi_domain")
 BOOL_VARS = ("land_mask", "ndvi_domain")
-# Plausible ranges used to catch unconverted units (value ranges of daily means).
+#: Physical domain of every variable in its schema unit, after unit conversion (daily values):
+#: every value read -- not a median or a sample -- must lie inside, or the reader refuses the
+#: file naming the count and the place of the values outside (:mod:`ecodistill.data.domain`).
+#: Bounds are physical limits with a margin, not climatological ranges: t2m and t850 from the
+#: coldest and hottest daily means on record; tp up to 2 m per day (the record is 1.8 m);
+#: ssrd up to the daily top-of-atmosphere insolation at the summer pole (~4.9e7 J m-2 at perihelion);
+#: msl 850-1100 hPa (records 870 and 1084 hPa); 500 hPa geopotential 4.0e4-6.2e4 m2 s-2
+#: (heights of ~4,100-6,300 m); relative humidity 0-110 % (ERA5's humidity is relative to ice
+#: below -23 °C, so values a little above 100 % occur); soil water between 0 and a porosity of
+#: 0.8 m3 m-3 (ERA5's most porous soil holds 0.766); snow depth up to 11 m of water equivalent
+#: (ERA5 caps glacier snow at 10 m); NDVI in [-1, 1].
+DOMAIN = {"t2m": (170.0, 340.0), "t850": (170.0, 330.0), "tp": (0.0, 2.0), "ssrd": (0.0, 5.0e7),
+          "u10": (-80.0, 80.0), "v10": (-80.0, 80.0), "msl": (8.5e4, 1.1e5), "z500": (4.0e4, 6.2e4),
+          "r850": (0.0, 110.0), "tcwv": (0.0, 100.0), "swvl1": (0.0, 0.8), "swvl2": (0.0, 0.8),
+          "swvl3": (0.0, 0.8), "swvl4": (0.0, 0.8), "sd": (0.0, 11.0), "ndvi": (-1.0, 1.0),
+          "ndvi_true": (-1.0, 1.0), "ndvi_bayes": (-1.0, 1.0)}
+#: Domains of the other FourCastNet channels (ERA5 units; :func:`~ecodistill.data.readers.read_fourcastnet_h5`).
+CHANNEL_DOMAIN = {"sp": (4.5e4, 1.1e5), "u1000": (-80.0, 80.0), "v1000": (-80.0, 80.0), "z1000": (-7.0e3, 5.0e3),
+                  "u850": (-100.0, 100.0), "v850": (-100.0, 100.0), "z850": (7.0e3, 1.8e4),
+                  "u500": (-150.0, 150.0), "v500": (-150.0, 150.0), "t500": (190.0, 290.0),
+                  "z50": (1.7e5, 2.2e5), "r500": (0.0, 150.0)}
+#: Values this close outside a bound are packing noise and are set to the bound (ERA5's GRIB
+#: packing leaves accumulations and land fields a few 1e-9 below zero).
+DOMAIN_TOLERANCE = {"tp": 1e-6, "ssrd": 1.0, "swvl1": 1e-6, "swvl2": 1e-6, "swvl3": 1e-6, "swvl4": 1e-6,
+                    "sd": 1e-6, "tcwv": 1e-6}
+#: The smallest plausible *maximum* of a whole record: a variable whose every value stays below
+#: it is in another unit that its domain cannot tell apart (relative humidity stored as a
+#: fraction but labelled %, soil water as a fraction labelled %); refused, naming ``units=``.
+FLOOR = {"r850": 2.0, "swvl1": 0.01, "swvl2": 0.01, "swvl3": 0.01, "swvl4": 0.01}
+#: Variables whose NaN means "not observed" (clouds, snow, no label): the only ones that may be
+#: NaN over land. Every other NaN over land is an error.
+GAPPY = ("ndvi",)
+#: Variables defined over land only: NaN over the sea (a cell NaN on every day) is allowed and
+#: becomes 0 in a dataset; NaN over land, or on some days only, is an error.
+LAND_ONLY = LAND_VARS
+# Plausible ranges of daily means (the simulated Earth's tests; readers check DOMAIN).
 PLAUSIBLE = {"t2m": (150, 350), "t850": (150, 340), "tp": (0, 1.0), "ssrd": (0, 5e7), "msl": (8e4, 1.2e5),
              "z500": (3.5e4, 6.5e4), "r850": (0, 150), "tcwv": (0, 150), "swvl1": (0, 1),
              "swvl2": (0, 1), "swvl3": (0, 1), "swvl4": (0, 1), "sd": (0, 11), "d2m": (150, 340),

@@ -11,7 +11,9 @@ the environment variable ``ECODISTILL_DATA`` names a dataset file written by
     print(data.describe(ds))                               # source, path and dataset hash
 
 A real dataset is checked when it is opened: its fingerprint sidecar (when present), the
-schema, the profile's grid and a daily time axis. Without a sidecar its identity is the
+schema, the profile's grid, a daily time axis, and every value in its physical domain with
+NaN only where allowed (:mod:`ecodistill.data.domain`; once per content, recorded in the
+cache). Without a sidecar its identity is the
 digest of its content fingerprint (never its path or modification time), and
 ``python -m ecodistill data verify --write`` stores one.
 
@@ -62,7 +64,8 @@ def open_real(cfg: DataConfig) -> xr.Dataset:
     Raises:
         FileNotFoundError: no such file.
         ValueError: a fingerprint mismatch, a schema violation, another grid than
-            ``cfg``'s, or a time axis that is not daily -- naming the file and the fix.
+            ``cfg``'s, a time axis that is not daily, or a value outside its domain or NaN
+            where not allowed -- naming the file and the fix.
     """
     path = Path(cfg.source)
     if not path.exists():
@@ -79,8 +82,10 @@ def open_real(cfg: DataConfig) -> xr.Dataset:
                          f"{cfg.nlat}x{cfg.nlon}; make it with make_dataset(..., nlat={cfg.nlat}, "
                          f"nlon={cfg.nlon})")
     from .checks import check_time_axis
+    from .identity import check_values_once
 
     check_time_axis(ds.indexes["time"], str(path))
+    check_values_once(ds, path)  # every value in its domain, once per content
     if ds.attrs.get("content_check") == "no sidecar":
         declared = ds.attrs.get("dataset_hash")
         ds.attrs["dataset_hash"] = fingerprint.digest(fingerprint.fingerprint(ds))

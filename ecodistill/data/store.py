@@ -147,6 +147,7 @@ class DatasetWriter:
                 shutil.rmtree(self.path)
             os.replace(self.tmp, self.path)
         fingerprint.write_sidecar(self.path, result, digest, str(self.attrs.get("source", "real")))
+        fingerprint.remember(self.path, result)  # the full hash is known now: no second read
         return self.path
 
     def abort(self) -> None:

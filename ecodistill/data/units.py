@@ -13,14 +13,15 @@ analysis by ``pint``; the only physics added is named here:
   daily accumulation in J m-2;
 * ``z500`` given as geopotential *height* (``m``, ``gpm``): times standard gravity
   9.80665 m s-2;
-* ``tcwv`` given as a depth (``mm``): times the density of water.
+* ``tcwv`` given as a depth (``mm``): times the density of water;
+* snow depth ``sd`` given as a mass per area (``kg m-2``): divided by the density of water
+  (ERA5 writes its unit as ``m of water equivalent``, read as ``m``).
 
-A variable **without** a units attribute is accepted only where its values make the unit
-unambiguous: the median of the first day must be typical of the schema unit and atypical
-of each unit the variable is commonly stored in (:data:`ALTERNATIVES`), e.g. relative
-humidity 0-1 (a fraction) versus 0-100 (%). Otherwise the error names the variable and the
-fix (set ``da.attrs["units"]``). After every conversion the median must be plausible
-(:data:`~ecodistill.data.schema.PLAUSIBLE`), which catches a wrong units attribute.
+A variable **without** a units attribute is refused, naming the units it could be in and
+the argument that settles it (``units={"r850": "%"}`` of the readers): a scale is never
+guessed from the values. After every conversion each value must lie in the variable's
+physical domain (:func:`ecodistill.data.domain.check_range`: all values, not a median), which
+catches a wrong units attribute, e.g. precipitation in mm labelled ``m``.
 
 Explained in book/generated/02_data.ipynb ("Real data").
 """
@@ -28,22 +29,18 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import xarray as xr
 
-from .schema import PLAUSIBLE, VAR_ATTRS
+from .domain import check_range
+from .schema import VAR_ATTRS
 
 G = 9.80665  # m s-2, standard gravity (geopotential height -> geopotential)
 RHO_WATER = 1000.0  # kg m-3 (water mass per area <-> depth)
-# Typical medians (over the grid, one day) in the schema unit, narrower than PLAUSIBLE: a
-# unitless variable is taken in the schema unit only when its median lies here ...
-TYPICAL = {"t2m": (200, 320), "t850": (200, 310), "tp": (1e-5, 0.05), "ssrd": (1e5, 4e7),
-           "msl": (9.5e4, 1.06e5), "z500": (4.5e4, 6.2e4), "r850": (2, 100), "tcwv": (0.5, 80),
-           "swvl1": (0, 0.7), "u10": (-40, 40), "v10": (-40, 40)}
-# ... and outside TYPICAL once read in each unit the variable is often stored in.
+#: Units each variable is often stored in besides its schema unit (named in messages).
 ALTERNATIVES = {"t2m": ("degC",), "t850": ("degC",), "tp": ("mm", "kg m-2 s-1"), "ssrd": ("W m-2",),
-                "msl": ("hPa",), "z500": ("m",), "r850": ("1",), "tcwv": (), "swvl1": ("%",),
-                "u10": (), "v10": ()}
+                "msl": ("hPa",), "z500": ("m",), "r850": ("1",), "tcwv": ("mm",), "swvl1": ("%",),
+                "swvl2": ("%",), "swvl3": ("%",), "swvl4": ("%",), "sd": ("mm",), "u10": ("km h-1",),
+                "v10": ("km h-1",)}
 ACCUMULATED = ("tp", "ssrd")
 
 
@@ -65,10 +62,16 @@ def registry():
     return units
 
 
+#: Spellings of ERA5 files that are not CF units (ERA5 writes "m of water equivalent" for
+#: snow depth, "(0 - 1)" for fractions).
+ALIASES = {"m of water equivalent": "m", "(0 - 1)": "1", "0-1": "1", "~": "1"}
+
+
 def _parse(text: str, name: str):
     ureg = registry()
+    text = ALIASES.get(str(text).strip(), str(text).strip())
     try:
-        return ureg.Unit(str(text).strip())
+        return ureg.Unit(text)
     except Exception:  # noqa: BLE001 -- pint raises several types; one message for all
         raise ValueError(f"{name} has units {text!r}, which the CF units registry cannot read; fix "
                          "the units attribute (CF/UDUNITS spelling, e.g. "
@@ -81,7 +84,7 @@ def _physics(name: str) -> list[tuple[object, bool]]:
     q = registry().Quantity
     day, rho, g = q(1.0, "day"), q(RHO_WATER, "kg m-3"), q(G, "m s-2")
     return {"tp": [(1 / rho, False), (day, True), (day / rho, True)], "ssrd": [(day, True)],
-            "z500": [(g, False)], "tcwv": [(rho, False)]}.get(name, [])
+            "z500": [(g, False)], "tcwv": [(rho, False)], "sd": [(1 / rho, False)]}.get(name, [])
 
 
 def conversion(units: str, name: str) -> tuple[float, float, bool]:
@@ -110,59 +113,47 @@ def conversion(units: str, name: str) -> tuple[float, float, bool]:
                      "variable first")
 
 
-def is_rate(da: xr.DataArray, name: str) -> bool:
-    """True when ``da`` (``tp``/``ssrd``) holds a rate or flux (averaged), not an amount."""
-    units = da.attrs.get("units")
-    return name in ACCUMULATED and units is not None and conversion(units, name)[2]
-
-
-def _median(da: xr.DataArray) -> float:
-    first = da.isel({da.dims[0]: 0}) if da.ndim > 2 else da
-    return float(np.nanmedian(np.asarray(first.values, dtype=np.float64)))
-
-
-def assumed_units(da: xr.DataArray, name: str, where: str = "") -> str:
-    """The schema unit for a variable without units, when its values leave no doubt.
+def unit_of(da: xr.DataArray, name: str, where: str = "", units: str | None = None) -> str:
+    """The unit ``da`` is stored in: ``units`` when given (an explicit override), else its
+    ``units`` attribute.
 
     Raises:
-        ValueError: naming the variable, its median and the units it could be in.
+        ValueError: no unit either way (naming the candidates and ``units=``).
     """
-    want = VAR_ATTRS[name]["units"]
-    med = _median(da)
-    lo, hi = TYPICAL[name]
-    fits = [u for u in ALTERNATIVES[name] if TYPICAL[name][0] <= med * conversion(u, name)[0]
-            + conversion(u, name)[1] <= TYPICAL[name][1]]
-    if not lo <= med <= hi or fits:
-        could = ([want] if lo <= med <= hi else []) + fits
-        known = [want, *ALTERNATIVES[name]]
-        guess = f"it could be in {could}" if could else f"typical of none of {known}"
-        raise ValueError(f"{where}{name} has no units attribute and a median of {med:.4g}: "
-                         f"{guess}; set da.attrs['units'] to the unit it is in (e.g. {want!r})")
-    return want
+    unit = units if units is not None else da.attrs.get("units")
+    if unit is None or str(unit).strip() == "":
+        known = [VAR_ATTRS[name]["units"], *ALTERNATIVES.get(name, ())]
+        raise ValueError(f"{where}{name} has no units attribute, and its values cannot tell which unit it "
+                         f"is in (e.g. {' or '.join(repr(k) for k in known)}): set the attribute in the file, "
+                         f"or pass units={{{name!r}: '<unit>'}} to the reader")
+    return str(unit).strip()
 
 
-def convert_units(da: xr.DataArray, name: str, where: str = "") -> xr.DataArray:
-    """``da`` in the schema unit of ``name`` (daily values; conversions above).
+def is_rate(da: xr.DataArray, name: str, units: str | None = None) -> bool:
+    """True when ``da`` (``tp``/``ssrd``) holds a rate or flux (averaged), not an amount."""
+    unit = units if units is not None else da.attrs.get("units")
+    return name in ACCUMULATED and unit is not None and str(unit).strip() != "" and conversion(unit, name)[2]
+
+
+def convert_units(da: xr.DataArray, name: str, where: str = "", units: str | None = None) -> xr.DataArray:
+    """``da`` in the schema unit of ``name`` (daily values; conversions above), every value
+    checked against its physical domain.
 
     Args:
         da: the variable, daily (rates already averaged over the day, amounts summed).
         name: its schema name (``t2m``, ``tp``, ...).
         where: a prefix for messages (e.g. ``"era5_sl.nc: "``).
+        units: the unit it is stored in, overriding (or standing in for) its attribute.
 
     Raises:
-        ValueError: an unreadable or inconvertible unit, a variable without units whose
-            values are ambiguous, or an implausible median after conversion (the units
-            attribute is wrong) -- each naming the variable and the fix.
+        ValueError: an unreadable or inconvertible unit, a variable without units, or a value
+            outside the physical domain after conversion (the units attribute is wrong) --
+            each naming the variable and the fix.
     """
+
     want = VAR_ATTRS[name]["units"]
-    units = da.attrs.get("units")
-    if units is None or str(units).strip() == "":
-        units = assumed_units(da, name, where)
-    factor, offset, _ = conversion(units, name)
+    unit = unit_of(da, name, where, units)
+    factor, offset, _ = conversion(unit, name)
     out = da if (factor, offset) == (1.0, 0.0) else da * factor + offset
     out = out.assign_attrs({**da.attrs, "units": want})
-    med, (lo, hi) = _median(out), PLAUSIBLE[name]
-    if not lo <= med <= hi:
-        raise ValueError(f"{where}{name} in {units!r} has a median of {med:.4g} {want} after "
-                         f"conversion, outside {lo}..{hi}: the units attribute looks wrong; fix it")
-    return out
+    return check_range(out, name, where, read_as=unit)

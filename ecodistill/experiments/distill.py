@@ -19,23 +19,25 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from .. import losses
-from ..config import MODES, PROFILES, DistillConfig, StudentConfig, TrainConfig, from_dict
+from ..config import MODES, PROFILES, DistillConfig, StudentConfig, TrainConfig, from_dict, get_profile
 from ..models import build_student, check_student, count_params, save_checkpoint, student_config
 from ..store import runs
 from ..training.loop import fit
 from ..training.objectives import check_objective, make_objective, truth_loss
 from ..utils import results_dir, seed_everything
 from .teacher import (
+    check_room,
     ensure_teacher,
     load_teacher,
     load_teacher_predictions,
     predictions_digest,
+    status_note,
     teacher_record,
 )
 from .workspace import Workspace, open_workspace
@@ -51,6 +53,7 @@ class StudentResult:
     val_rmse: float
     history: list[dict]
     model: Any = None
+    teacher_note: dict = field(default_factory=dict)  # the teacher's run id and stop reason
 
 
 def run_name(scfg: StudentConfig, dcfg: DistillConfig, tag: str) -> str:
@@ -130,15 +133,18 @@ def train_student(ws: Workspace, scfg: StudentConfig, dcfg: DistillConfig, seed:
             raise ValueError(f"label_years={dcfg.label_years}: the {ws.profile} profile has {n_years} training "
                              f"years; choose 1..{n_years}")
     teacher = teacher_identity(ws, dcfg, teacher_run_id)
+    note = status_note(ws.profile, teacher.get("run_id"))  # warns when the teacher did not complete
     config = ws.run_config(role="student", student=asdict(scfg), distill=asdict(dcfg), seed=seed,
                            train=asdict(cfg), target=target, tag=tag, splits=list(splits), teacher=teacher)
     name = run_name(scfg, dcfg, tag)
     run_id = runs.make_run_id(name, config)
     if runs.has_run(ws.profile, run_id) and not keep_model:
         frame = runs.read_runs(ws.profile, run_id=run_id, split="val", region="global", metric="rmse")
-        return StudentResult(run_id, float(frame.value.iloc[0]) if len(frame) else float("nan"), [])
+        return StudentResult(run_id, float(frame.value.iloc[0]) if len(frame) else float("nan"), [],
+                             teacher_note=note)
     seed_everything(seed)
     model = build_student(scfg, ws.in_chans, 1, ws.img_size)
+    check_room(ws, count_params(model), n_days=0)  # writable results and cache, before training
     live = load_teacher(ws.profile) if needs_live_teacher(dcfg) else None
     loss_fn = make_objective(dcfg, model, live, ws.example_x() if live is not None or dcfg.mode == "self"
                              else None, seed)
@@ -170,7 +176,7 @@ def train_student(ws: Workspace, scfg: StudentConfig, dcfg: DistillConfig, seed:
         save_student(ws, run_id, model, config)
     val = [r for r in rows if r[0] == "val" and r[1] == "global" and r[2] == "rmse"]
     return StudentResult(run_id, float(val[0][3]) if val else float("nan"), result.history,
-                         model if keep_model else None)
+                         model if keep_model else None, note)
 
 
 def save_student(ws: Workspace, run_id: str, model, config: dict) -> None:
@@ -198,24 +204,34 @@ def _settings_from_run(profile: str, run_id: str) -> dict:
             "train_changes": {k: train[k] for k in ("lr", "epochs", "steps_per_epoch", "batch_size")}}
 
 
+def _given(args: argparse.Namespace, *names: str) -> dict:
+    """The options given on the command line (``None`` = not given): a zero, an empty string
+    or ``False`` given is a value, kept and validated, never replaced by the default."""
+    return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+
+
 def _cmd_distill(args: argparse.Namespace) -> int:
-    ws = open_workspace(args.profile, args.device)
+    profile = get_profile(args.profile)
     run = _settings_from_run(args.profile, args.from_run) if args.from_run else {
-        "student": ws.cfg.headline_student, "dcfg": DistillConfig(alpha=0.5), "target": "ndvi", "tag": "final",
+        "student": profile.headline_student, "dcfg": DistillConfig(alpha=0.5), "target": "ndvi", "tag": "final",
         "splits": ("val", "test"), "teacher_run_id": None, "train_changes": {}}
-    dcfg_changes = {k: getattr(args, k) for k in ("loss", "alpha", "mode", "label_years", "margin",
-                                                  "feature_weight") if getattr(args, k) is not None}
+    dcfg_changes = _given(args, "loss", "alpha", "mode", "label_years", "margin", "feature_weight")
     if args.no_extra:
         dcfg_changes["extra_unlabeled"] = False
     changes = dict(run["train_changes"])
     if args.lr_scale is not None:
-        changes["lr"] = ws.cfg.student_train.lr * args.lr_scale
-    changes.update({k: getattr(args, k) for k in ("lr", "epochs", "steps_per_epoch") if getattr(args, k)})
-    res = train_student(ws, student_config(ws.cfg, args.student or run["student"]), replace(run["dcfg"], **dcfg_changes),
-                        args.seed, tag=args.tag or run["tag"], target=args.target or run["target"],
-                        splits=run["splits"], teacher_run_id=args.teacher_run_id or run["teacher_run_id"],
+        changes["lr"] = profile.student_train.lr * args.lr_scale
+    changes.update(_given(args, "lr", "epochs", "steps_per_epoch"))
+    # validated where they are declared (TrainConfig, DistillConfig, the loss's LossSpec), before any work
+    replace(profile.student_train, **changes)
+    dcfg = check_objective(replace(run["dcfg"], **dcfg_changes))
+    given = _given(args, "tag", "target", "teacher_run_id", "student")
+    ws = open_workspace(args.profile, args.device)
+    res = train_student(ws, student_config(ws.cfg, given.get("student", run["student"])), dcfg, args.seed,
+                        tag=given.get("tag", run["tag"]), target=given.get("target", run["target"]),
+                        splits=run["splits"], teacher_run_id=given.get("teacher_run_id", run["teacher_run_id"]),
                         train_changes=changes)
-    print(json.dumps({"run_id": res.run_id, "val_rmse": res.val_rmse}))
+    print(json.dumps({"run_id": res.run_id, "val_rmse": res.val_rmse, **res.teacher_note}))
     return 0
 
 

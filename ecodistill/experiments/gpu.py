@@ -127,7 +127,7 @@ def _epochs_for(seconds: float, rate: float, n_samples: int, cap: int) -> int:
 def train_teacher(ws: Workspace, clock: Clock, compile_model: bool) -> dict:
     """Stage 2: pre-training and adaptation sized from the measured throughput, predictions once."""
     from ..models import afno_from_config
-    from .teacher import run_teacher_pipeline
+    from .teacher import run_teacher_pipeline, teacher_status
 
     rate = float("nan")
     if ws.cfg.adapt.max_steps is None:  # not a capped path test: size the stages from the throughput
@@ -143,8 +143,9 @@ def train_teacher(ws: Workspace, clock: Clock, compile_model: bool) -> dict:
     train_s = max(0.88 * clock.until("teacher"), 1.0)
     art = run_teacher_pipeline(ws.profile, ws.device, budget_s=train_s, with_scratch=False, stages=("main",),
                                budget_split=(0.4, 0.6, 0.0), checkpoint_every_s=None,
-                               compile_model=compile_model)
-    return {"run_id": art.run_id, "samples_per_s": round(rate, 1), "epochs_planned":
+                               compile_model=compile_model, accept_incomplete=True)  # the budget is the plan
+    return {"run_id": art.run_id, "stop_reason": teacher_status(ws.profile, art.run_id).get("stop_reason"),
+            "samples_per_s": round(rate, 1), "epochs_planned":
             {"pretrain": ws.cfg.pretrain.epochs, "adapt": ws.cfg.adapt.epochs},
             "epochs_trained": {k: len(v) for k, v in art.curves.items()},
             "steps_trained": {k: (v[-1]["step"] if v else 0) for k, v in art.curves.items()}}

@@ -70,7 +70,7 @@ def huber_distillation(student, teacher, y, mask_truth, mask_teacher=None, alpha
     return output_distillation(student, teacher, y, mask_truth, mask_teacher, alpha, "huber", lat_weights, delta)
 
 
-@register_loss("bounded", kind="output", options=("margin",), distance="squared error",
+@register_loss("bounded", kind="output", options=("margin",), bounds={"margin": (0.0, 4.0)}, distance="squared error",
                formula="L = {b}·D(s, y) + {a}·mean of (s - y)² where (s - y)² + {margin} > (t - y)², "
                        "D the squared error")
 def teacher_bounded(student, teacher, y, mask_truth, mask_teacher=None, alpha: float = 0.5, lat_weights=None,

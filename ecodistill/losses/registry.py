@@ -19,6 +19,7 @@ Explained in book/generated/03_distill.ipynb.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,8 @@ class LossSpec:
             when the loss means nothing without a teacher.
         distance: the name of the distance ``D`` in ``formula`` (e.g. "squared error").
         options: ``DistillConfig`` fields passed to ``fn`` as keyword arguments.
+        bounds: ``(option, low, high)`` per option: the closed range of values it accepts
+            (an option without bounds accepts any finite number >= 0).
         term: for feature losses, ``term(student_feats, teacher_feats, seed) -> nn.Module``
             whose ``forward(student_feats, teacher_feats, mask, step)`` is the feature term
             (it owns trainable adapters, if any).
@@ -58,6 +61,28 @@ class LossSpec:
     distance: str = ""
     options: tuple[str, ...] = ()
     term: Callable[..., Any] | None = None
+    bounds: tuple[tuple[str, float, float], ...] = ()
+
+    def check_options(self, values: dict[str, Any]) -> dict[str, float]:
+        """The values of this loss's options in ``values``, each a finite number in its bounds.
+
+        Raises:
+            ValueError: naming the loss, the option, the value and its range.
+        """
+        ranges = {name: (low, high) for name, low, high in self.bounds}
+        out = {}
+        for key in self.options:
+            if key not in values:
+                continue
+            value = values[key]
+            low, high = ranges.get(key, (0.0, math.inf))
+            ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+                  and low <= value <= high)
+            if not ok:
+                span = f"{low:g}..{high:g}" if math.isfinite(high) else f">= {low:g}"
+                raise ValueError(f"loss {self.name!r}: option {key}={value!r} must be a finite number {span}")
+            out[key] = float(value)
+        return out
 
     def describe(self, alpha: float, margin: float = 0.0, feature_weight: float = 1.0) -> str:
         """``formula`` with the numbers of one configuration filled in."""
@@ -70,22 +95,31 @@ LOSSES: dict[str, LossSpec] = {}
 
 def register_loss(name: str, *, kind: str, formula: str, live_teacher: bool = False,
                   truth: Callable[..., Any] | None = None, distance: str = "",
-                  options: tuple[str, ...] = (), term: Callable[..., Any] | None = None):
+                  options: tuple[str, ...] = (), term: Callable[..., Any] | None = None,
+                  bounds: dict[str, tuple[float, float]] | None = None):
     """Decorator: register the decorated function as the loss ``name`` (see :class:`LossSpec`).
 
     Raises:
-        ValueError: for a name already taken, an unknown kind, or a feature loss without
-            its ``term`` factory.
+        ValueError: for a name already taken, an unknown kind, a feature loss without its
+            ``term`` factory, or bounds of an option the loss does not take (or not finite
+            and ordered).
     """
     if kind not in KINDS:
         raise ValueError(f"register_loss({name!r}): kind={kind!r} unknown; choose one of {KINDS}")
     if kind == "feature" and term is None:
         raise ValueError(f"register_loss({name!r}): a feature loss needs term=<factory of its nn.Module term>")
 
+    bounds = dict(bounds or {})
+    for key, (low, high) in bounds.items():
+        if key not in options or math.isnan(low) or math.isnan(high) or low > high:
+            raise ValueError(f"register_loss({name!r}): bounds[{key!r}]=({low}, {high}) must be an ordered range "
+                             f"of one of its options {tuple(options)}")
+
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in LOSSES and LOSSES[name].fn is not fn:
             raise ValueError(f"register_loss: the name {name!r} is taken (by {LOSSES[name].fn.__qualname__})")
-        LOSSES[name] = LossSpec(name, fn, kind, formula, live_teacher, truth, distance, tuple(options), term)
+        LOSSES[name] = LossSpec(name, fn, kind, formula, live_teacher, truth, distance, tuple(options), term,
+                                tuple((k, float(lo), float(hi)) for k, (lo, hi) in bounds.items()))
         return fn
 
     return decorate

@@ -20,9 +20,10 @@ the hash, then rebuilds the model from it.
 cannot run code) and turn every failure into one line naming the file (never torch's
 ``weights_only=False`` hint). A file with a ``.sha256`` sidecar, or loaded with ``sha256=``
 (e.g. the published hash of the FourCastNet backbone), must match it. Every float tensor
-must be finite, and a FourCastNet backbone's weights must have plausible magnitudes
-(:func:`check_weights`): a damaged file whose flipped bytes turned a weight of 0.05 into
-8083 is refused, naming the tensor.
+must be finite and of plausible magnitude (:func:`check_weights`), in a FourCastNet backbone
+and in our own checkpoints alike, with or without a sidecar: a damaged file whose flipped
+bytes turned a weight of 0.05 into 8083 (or an exponent bit into 4e36) is refused, naming
+the tensor.
 """
 from __future__ import annotations
 
@@ -302,7 +303,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if diff:
         raise ValueError(f"{path}: weights do not match the stored {cfg['model_class']} "
                          f"architecture: {diff}")
-    check_weights(obj["model_state"], path, magnitudes=False)
+    check_weights(obj["model_state"], path)  # NaN and implausible magnitudes: ours are checked too
     model.load_state_dict(obj["model_state"])
     meta = {"model_class": cfg["model_class"], "arch": cfg["arch"], "run": cfg.get("run", {}),
             "ecodistill_version": obj.get("ecodistill_version"), "extra": obj.get("extra", {})}

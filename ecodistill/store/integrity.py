@@ -199,10 +199,32 @@ def load_verified(path: str | Path, map_location: Any = "cpu", what: str = "chec
     return obj
 
 
+def _exists(dotted: str) -> bool:
+    """True when ``dotted`` (``module.attr``) names something importable."""
+    import importlib
+
+    parts = dotted.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except (ImportError, ValueError):
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
 def _torch_problem(path: Path, err: Exception) -> str:
     """What went wrong in ``torch.load``, in a few words (never torch's multi-line hint)."""
     text = str(err)
     glob = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if glob and not _exists(glob.group(1)):
+        return (f"is damaged: its contents name {glob.group(1)!r}, which exists nowhere (flipped or "
+                "overwritten bytes)")
     if glob:
         return (f"holds the Python object {glob.group(1)}, which weights_only=True refuses (a "
                 "checkpoint must hold only tensors and plain containers: re-save its state dicts "
@@ -212,6 +234,9 @@ def _torch_problem(path: Path, err: Exception) -> str:
     if head != b"PK\x03\x04" and not head.startswith(b"\x80"):  # zip (torch >= 1.6), old pickle
         return ("is not a PyTorch file (neither a zip archive nor a pickle: random or overwritten "
                 "bytes?)")
+    if "weights only load failed" in text.lower() or "weights_only" in text:
+        return ("is damaged: it cannot be read as a PyTorch checkpoint (its header or contents are "
+                "overwritten or truncated)")  # never torch's hint to load it with weights_only=False
     if isinstance(err, (RuntimeError, EOFError, OSError)) or "zip" in text.lower():
         return f"is damaged or truncated ({_first_line(err)})"
     return f"cannot be read ({_first_line(err)})"

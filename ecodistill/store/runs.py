@@ -41,6 +41,10 @@ COLUMNS = [
     "flops_per_map", "alpha", "label_years", "teacher_run_id", "seed", "fold", "split",
     "region", "metric", "value", "git_commit",
 ]
+#: Columns read back as text whatever they look like: a hash of digits only (``902740411463``)
+#: or one like ``12e456789012`` must not become a number (or inf).
+TEXT_COLUMNS = ["run_id", "dataset_hash", "target", "kind", "init", "method", "family", "teacher_run_id",
+                "split", "region", "metric", "git_commit"]
 TARGETS = {"ndvi", "gpp", "lai"}
 KINDS = {"teacher", "student", "baseline"}
 INITS = {"pretrained", "scratch", "distilled"}
@@ -53,6 +57,7 @@ TIMING_COLUMNS = [
     "run_id", "model", "kind", "n_params", "flops_per_map", "bytes_per_map", "grid", "runtime",
     "dtype", "threads", "batch", "device", "cpu", "median_ms", "p90_ms", "n", "versions",
 ]
+TIMING_TEXT = {c: str for c in ("run_id", "model", "kind", "grid", "runtime", "dtype", "device", "cpu", "versions")}
 
 
 #: a student run's name (:func:`ecodistill.experiments.distill.run_name`) plus its hash
@@ -218,7 +223,7 @@ def _read_csv(profile: str, path: Path) -> pd.DataFrame:
     if status != "complete":
         raise ValueError(f"{path}: {status.removeprefix('damaged: ')}; restore it (git checkout) or delete "
                          f"{path.name} and {path.with_suffix('.json').name} and re-run the command that made it")
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={c: str for c in TEXT_COLUMNS})
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: not a result file of this version (columns {missing} missing); re-run it")
@@ -262,10 +267,12 @@ def write_timings(profile: str, rows: list[Mapping[str, Any]]) -> Path:
     bad = new[["median_ms", "p90_ms"]].isna().any(axis=1) | (new["median_ms"] <= 0)
     if bad.any():
         raise ValueError(f"write_timings: non-positive or NaN latency in rows {list(new.index[bad])}")
+    for col in TIMING_TEXT:  # as they are read back, so equal keys match
+        new[col] = new[col].astype(str)
     path = results_dir(profile) / "timings.csv"
     key = ["run_id", "model", "runtime", "dtype", "threads", "batch", "grid"]
     if path.is_file():
-        old = pd.read_csv(path)
+        old = pd.read_csv(path, dtype=TIMING_TEXT)
         merged = pd.concat([old, new[TIMING_COLUMNS]], ignore_index=True)
         merged = merged.drop_duplicates(subset=key, keep="last")
     else:
@@ -278,4 +285,4 @@ def write_timings(profile: str, rows: list[Mapping[str, Any]]) -> Path:
 def read_timings(profile: str) -> pd.DataFrame:
     """``results/<profile>/timings.csv`` (empty frame with the columns when absent)."""
     path = results_dir(profile) / "timings.csv"
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=TIMING_COLUMNS)
+    return pd.read_csv(path, dtype=TIMING_TEXT) if path.is_file() else pd.DataFrame(columns=TIMING_COLUMNS)

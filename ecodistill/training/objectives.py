@@ -121,7 +121,7 @@ class OutputDistillLoss(nn.Module):
         if spec.kind != "output":
             raise ValueError(f"{name!r} is not an output loss: choose one of {losses.loss_names('output')}")
         self.name, self.alpha, self.fn = name, float(alpha), spec.fn
-        self.options = {k: v for k, v in (options or {}).items() if k in spec.options}
+        self.options = spec.check_options(options or {})  # finite and within the loss's bounds
         self.validation = TruthLoss("mse")
 
     def forward(self, y_hat, batch: Batch, ctx: LossContext):
@@ -236,6 +236,7 @@ def check_objective(dcfg: DistillConfig) -> DistillConfig:
             loss that has no truth-only form.
     """
     spec = losses.loss_spec(dcfg.loss)  # unknown names fail here, listing the registered ones
+    spec.check_options({k: getattr(dcfg, k) for k in spec.options if hasattr(dcfg, k)})  # before any work
     if dcfg.mode == "scratch" and spec.truth is None:
         raise ValueError(f"a scratch run trains on the truth only, and the loss {dcfg.loss!r} has no "
                          f"truth-only form; choose one of {losses.loss_names(truth=True)}")

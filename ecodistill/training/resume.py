@@ -91,21 +91,6 @@ def save_state(path: Path, cfg: TrainConfig, world: int, models: list, loss_modu
     }, path)
 
 
-def _load_legacy(path: Path) -> dict:
-    """A checkpoint of the previous format (``ecodistill.training.loop/2``: NumPy's RNG state as an
-    array, no sidecar), written by this package into its own cache; anything else is refused."""
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:
-        ck = None
-    if not isinstance(ck, dict) or ck.get("format") != "ecodistill.train/2":
-        raise ValueError(f"{path}: not a readable training checkpoint; delete it to start the run over")
-    for key in ("rng_epoch", "rng_now"):
-        kind, keys, pos, has_gauss, gauss = ck[key]["numpy"]
-        ck[key]["numpy"] = [kind, torch.from_numpy(np.asarray(keys).astype(np.int64)), pos, has_gauss, gauss]
-    return dict(ck, format=CKPT_FORMAT)
-
-
 def load_state(path: Path, cfg: TrainConfig, models: list, loss_modules: list, optimizer,
                scheduler) -> dict[str, Any]:
     """Load a checkpoint of :func:`save_state` into the given objects.
@@ -119,10 +104,9 @@ def load_state(path: Path, cfg: TrainConfig, models: list, loss_modules: list, o
             :class:`~ecodistill.config.TrainConfig` or another set of models (the message
             says to pass the same config or delete the file).
     """
-    try:
-        ck = load_verified(path, what="training checkpoint", fix="delete it to start the run over")
-    except ValueError:
-        ck = _load_legacy(path)
+    # weights_only=True always: a file that fails its hash or is of an older format is refused,
+    # never opened with weights_only=False (which could run code)
+    ck = load_verified(path, what="training checkpoint", fix="delete it to start the run over")
     if not isinstance(ck, dict) or ck.get("format") != CKPT_FORMAT:
         raise ValueError(f"{path} is not an ecodistill training checkpoint of format {CKPT_FORMAT}; "
                          "delete it to start the run over, or pass another ckpt_path")
