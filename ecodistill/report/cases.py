@@ -85,11 +85,11 @@ def privileged_shown(table: pd.DataFrame) -> pd.DataFrame:
         return empty_table(cols, table.attrs.get("missing", ""))
     rows = [{"field device sees": f"{r['inputs']}, {r['history']}", "student": r["student"],
              "parameters": fmt("params", r["n_params"]), "seeds": int(r["n_pairs"]),
-             "anomaly R² scratch → distilled": f"{fmt('r2', r['r2_anom_scratch'])} → {fmt('r2', r['r2_anom_distilled'])}",
+             "anomaly R² scratch → distilled": f"{_r2(r['r2_anom_scratch'])} → {_r2(r['r2_anom_distilled'])}",
              "ΔR² anomalies [95% CI]": fmt_dr2(r["d_r2_anom"], r["d_r2_anom_low"], r["d_r2_anom_high"], "\n"),
              "ΔRMSE ×10⁻³ [95% CI]": fmt_diff(r["diff"], r["ci_low"], r["ci_high"], "\n"), "p": fmt("p", r["p_value"]),
              "teacher sees (its anomaly R²)": f"{r['teacher_inputs']}, {r['teacher_history']} "
-                                              f"({fmt('r2', r['teacher_r2_anom'])})"} for _, r in table.iterrows()]
+                                              f"({_r2(r['teacher_r2_anom'])})"} for _, r in table.iterrows()]
     return labelled(pd.DataFrame(rows, columns=cols), table.attrs.get("missing", ""))
 
 
@@ -154,8 +154,8 @@ def memory_shown(table: pd.DataFrame, profile: str) -> pd.DataFrame:
     state = history_table(profile).set_index("history")["state per pixel (bytes)"]
     rows = [{"history": r["history"], "what the model sees": HISTORY_TEXT.get(r["history"], r["history"]),
              "parameters": fmt("params", r["n_params"]), "state per pixel (bytes)": int(state.get(r["history"], 0)),
-             "seeds": int(r["n_seeds"]), "anomaly R² (mean ± std)": fmt("r2", r["r2_anom_mean"])
-             + (f" ± {fmt('r2', r['r2_anom_std'])}" if np.isfinite(r["r2_anom_std"]) else "")}
+             "seeds": int(r["n_seeds"]), "anomaly R² (mean ± std)": _r2(r["r2_anom_mean"])
+             + (f" ± {_r2(r['r2_anom_std'])}" if np.isfinite(r["r2_anom_std"]) else "")}
             for _, r in table.iterrows()]
     return labelled(pd.DataFrame(rows, columns=cols), table.attrs.get("missing", ""))
 
@@ -170,7 +170,7 @@ def summary_with_cases(summary: pd.DataFrame, own: dict, refs: dict, privileged:
 
     if summary.empty:
         return summary
-    ceiling = fmt("r2", refs.get("ceiling", np.nan))
+    ceiling = _r2(refs.get("ceiling", np.nan))
     out = summary.copy()
     out.insert(1, "use", "emulation")
     out.insert(2, "history", own.get("history", "–"))
@@ -178,15 +178,15 @@ def summary_with_cases(summary: pd.DataFrame, own: dict, refs: dict, privileged:
     for _, r in (privileged if privileged is not None else pd.DataFrame()).iterrows():
         rows.append({"model": f"{r['student']} (field device: {r['inputs']})", "use": "emulation",
                      "history": r["history"], "parameters": fmt("params", r["n_params"]),
-                     "anomaly R² scratch → distilled": f"{fmt('r2', r['r2_anom_scratch'])} → "
-                                                       f"{fmt('r2', r['r2_anom_distilled'])}",
+                     "anomaly R² scratch → distilled": f"{_r2(r['r2_anom_scratch'])} → "
+                                                       f"{_r2(r['r2_anom_distilled'])}",
                      "ΔR² anomalies [95% CI]": fmt_dr2(r["d_r2_anom"], r["d_r2_anom_low"], r["d_r2_anom_high"], "\n"),
                      "ΔRMSE ×10⁻³ [95% CI]": fmt_diff(r["diff"], r["ci_low"], r["ci_high"], "\n"),
                      "p": fmt("p", r["p_value"])})
     for _, r in (nowcast if nowcast is not None else pd.DataFrame()).iterrows():
-        rows.append({"model": f"{r['student']} + NDVI (scratch; persistence {fmt('r2', r['persistence'])})",
+        rows.append({"model": f"{r['student']} + NDVI (scratch; persistence {_r2(r['persistence'])})",
                      "use": f"nowcast L={int(r['latency'])}", "history": own.get("history", "–"),
-                     "anomaly R² scratch → distilled": fmt("r2", r["model_mean"])})
+                     "anomaly R² scratch → distilled": _r2(r["model_mean"])})
     if rows:
         out = pd.concat([out, pd.DataFrame(rows)], ignore_index=True).fillna("")
     if {"ms per map", "speed-up"} <= set(out.columns):  # one column: the table fits the page at 1,280 px
@@ -199,3 +199,10 @@ def summary_with_cases(summary: pd.DataFrame, own: dict, refs: dict, privileged:
     out["ceiling"] = ceiling
     out.attrs = dict(summary.attrs)
     return out
+
+
+def _r2(value: float) -> str:
+    """An anomaly R² for a table cell: the book's format, a true minus sign."""
+    from .summary import fmt
+
+    return fmt("r2", value).replace("-", "−")

@@ -23,6 +23,11 @@ from ..utils import results_dir
 from .claims import Results, world_dir, world_results  # noqa: F401  (world_results: the chapter's)
 
 SMALL = 1_000_000
+
+
+def num(value: float, digits: int = 3) -> str:
+    """A number for a sentence: fixed decimals and a true minus sign."""
+    return f"{value:.{digits}f}".replace("-", "−")
 STATUS = ("met", "not met", "not resolved", "not measured")
 
 
@@ -39,8 +44,8 @@ def nowcast_goal(r: Results) -> dict:
         return {"status": "not measured", "text": "no model was given the NDVI observed a day before"}
     status = {"yes": "met", "no": "not met"}.get(row["beats"], "not resolved")
     return {"status": status, "text": f"{row['student']} with the NDVI observed at least a day before reaches "
-            f"{row['model_mean']:.3f} ± {row['model_std']:.3f} (worst seed {row['model_min']:.3f}) against "
-            f"{row['persistence']:.3f} for persistence of that observation"}
+            f"{num(row['model_mean'])} ± {num(row['model_std'])} (worst seed {num(row['model_min'])}) against "
+            f"{num(row['persistence'])} for persistence of that observation"}
 
 
 def _lightgbm(r: Results) -> float:
@@ -71,7 +76,7 @@ def lightgbm_goal(r: Results) -> dict:
     status = "met" if mean - 2 * spread > trees else "not met" if mean < trees else "not resolved"
     arm = "" if str(best["student"]).startswith("teacher") else f", {best['init']}"
     return {"status": status, "text": f"the best model of the main comparison ({best['student']}{arm}) reaches "
-            f"{mean:.3f} ± {spread:.3f} against LightGBM's {trees:.3f}"}
+            f"{num(mean)} ± {num(spread)} against LightGBM's {num(trees)}"}
 
 
 def headroom_goal(r: Results) -> dict:
@@ -83,8 +88,8 @@ def headroom_goal(r: Results) -> dict:
         best = (yes if len(yes) else verdicts).assign(_g=lambda v: v["gap"] - 2 * v["seed spread"])
         row = best.loc[best["_g"].idxmax()]
         return {"status": "met" if len(yes) else "not met",
-                "text": f"at history {row['history']} the teacher reaches {row['teacher']:.3f} against "
-                        f"{row['its anomaly R²']:.3f} ± {row['seed spread']:.3f} for {row['best small student']}"}
+                "text": f"at history {row['history']} the teacher reaches {num(row['teacher'])} against "
+                        f"{num(row['its anomaly R²'])} ± {num(row['seed spread'])} for {row['best small student']}"}
     table = r["table"]
     teacher = _row(table, table["student"] == "teacher") if len(table) else None
     best = _best(table[table["init"] == "scratch"], SMALL, students_only=True) if len(table) else None
@@ -92,8 +97,8 @@ def headroom_goal(r: Results) -> dict:
         return {"status": "not measured", "text": "no teacher and seeded scratch students to compare"}
     gap, spread = float(teacher["r2_anom_mean"] - best["r2_anom_mean"]), float(best["r2_anom_std"])
     return {"status": "met" if gap > 2 * spread else "not met",
-            "text": f"at the main comparison's history the teacher reaches {teacher['r2_anom_mean']:.3f} against "
-                    f"{best['r2_anom_mean']:.3f} ± {spread:.3f} for {best['student']} from scratch"}
+            "text": f"at the main comparison's history the teacher reaches {num(teacher['r2_anom_mean'])} against "
+                    f"{num(best['r2_anom_mean'])} ± {num(spread)} for {best['student']} from scratch"}
 
 
 def compression_goal(r: Results) -> dict:
@@ -106,7 +111,14 @@ def compression_goal(r: Results) -> dict:
         return {"status": "not measured", "text": "no distilled student at 1 % of the teacher's parameters or less"}
     row = rows.loc[rows["retained_skill"].idxmax()]
     teacher = _row(table, table["student"] == "teacher")
-    of = f" (the teacher's anomaly R² is {teacher['r2_anom_mean']:.3f})" if teacher is not None else ""
+    from .findings import MIN_TEACHER_SKILL
+    from .frames import climatology_skill
+
+    clim, _ = climatology_skill(r["frame"]) if r.has("frame") else (0.0, "")
+    if teacher is not None and teacher["r2_anom_mean"] - clim < MIN_TEACHER_SKILL:
+        return {"status": "not resolved", "text": f"the teacher's anomaly R² ({num(teacher['r2_anom_mean'])}) leaves "
+                "no skill above climatology to keep"}
+    of = f" (the teacher's anomaly R² is {num(teacher['r2_anom_mean'])})" if teacher is not None else ""
     return {"status": "met" if row["retained_skill"] >= 0.95 else "not met",
             "text": f"the distilled {row['student']}, at {100 / row['params_ratio']:.2g} % of the teacher's parameters, "
                     f"keeps {100 * row['retained_skill']:.0f} % of its anomaly skill{of}"}
@@ -125,11 +137,14 @@ def budget_goal(r: Results) -> dict:
     if row is None or best is None:
         return {"status": "not measured", "text": "no one-year label budget distilled from the all-label teacher"}
     clim, _ = climatology_skill(r["frame"])
+    if best["r2_anom_mean"] - clim <= 0:
+        return {"status": "not resolved", "text": f"the best all-label student ({best['student']}, "
+                f"{num(best['r2_anom_mean'])}) has no anomaly skill above climatology to keep"}
     kept = (row["r2_anom_mean"] - clim) / (best["r2_anom_mean"] - clim)
     return {"status": "met" if kept >= 0.9 else "not met",
             "text": f"with one label year the student distilled from the all-label teacher reaches "
-                    f"{row['r2_anom_mean']:.3f}, {100 * kept:.0f} % of the best all-label student's "
-                    f"{best['r2_anom_mean']:.3f} ({best['student']}, {best['init']})"}
+                    f"{num(row['r2_anom_mean'])}, {100 * kept:.0f} % of the best all-label student's "
+                    f"{num(best['r2_anom_mean'])} ({best['student']}, {best['init']})"}
 
 
 #: The five measured goals of the memory issue: ``(key, statement, verdict function)``.

@@ -126,11 +126,11 @@ def ladder_shown(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return empty_table(["history", "model", "parameters", "seeds", "anomaly R² (mean ± std)"],
                            table.attrs.get("missing", ""))
-    std = table["r2_anom_std"].map(lambda v: "" if not np.isfinite(v) else f" ± {fmt('r2', v)}")
+    std = table["r2_anom_std"].map(lambda v: "" if not np.isfinite(v) else f" ± {_r2(v)}")
     out = pd.DataFrame({"history": table["history"], "model": table["model"],
                         "parameters": table["n_params"].map(lambda n: fmt("params", n)),
                         "seeds": table["n_seeds"].astype(int),
-                        "anomaly R² (mean ± std)": table["r2_anom_mean"].map(lambda v: fmt("r2", v)) + std})
+                        "anomaly R² (mean ± std)": table["r2_anom_mean"].map(lambda v: _r2(v)) + std})
     return labelled(out, table.attrs.get("missing", ""))
 
 
@@ -147,8 +147,8 @@ def ladder_text(verdicts: pd.DataFrame) -> str:
     if judged.empty:
         return "no history has both a teacher and a seed spread, so the ladder cannot say where a teacher has headroom"
     yes = headroom_histories(verdicts)
-    parts = [f"{r['history']}: teacher {r['teacher']:.3f} against {r['its anomaly R²']:.3f} ± {r['seed spread']:.3f} "
-             f"({r['best small student']})" for _, r in judged.iterrows()]
+    parts = [f"{r['history']}: teacher {_r2(r['teacher'])} against {_r2(r['its anomaly R²'])} ± "
+             f"{_r2(r['seed spread'])} ({r['best small student']})" for _, r in judged.iterrows()]
     head = (f"the teacher beats the best student of at most 1 M parameters by more than twice its seed spread at "
             f"{', '.join(yes)}" if yes else
             "at no history does the teacher beat the best student of at most 1 M parameters by more than twice its "
@@ -164,6 +164,13 @@ def ladder_numbers(verdicts: pd.DataFrame) -> str:
     judged = verdicts[verdicts["headroom"] != "–"]
     if judged.empty:
         return "no history has both a teacher and a seed spread"
-    return "; ".join(f"at history {r['history']} the teacher reaches {r['teacher']:.3f} against "
-                     f"{r['its anomaly R²']:.3f} ± {r['seed spread']:.3f} for {r['best small student']}"
+    return "; ".join(f"at history {r['history']} the teacher reaches {_r2(r['teacher'])} against "
+                     f"{_r2(r['its anomaly R²'])} ± {_r2(r['seed spread'])} for {r['best small student']}"
                      for _, r in judged.iterrows())
+
+
+def _r2(value: float) -> str:
+    """An anomaly R² for a table cell: the book's format, a true minus sign."""
+    from .summary import fmt
+
+    return fmt("r2", value).replace("-", "−")
