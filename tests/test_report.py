@@ -379,7 +379,7 @@ def test_summary_table_and_findings(tree):
     assert s.loc["teacher", "anomaly R² scratch → distilled"] == "0.600"
     assert ["model", *s.columns] == report.summary.SUMMARY_COLUMNS
     html = report.show_table(s.reset_index(), main=True)._repr_html_()
-    assert html.startswith('<table class="ed-table ed-main">') and "−30.00<br>[−30.00, −30.00]" in html
+    assert html.startswith('<table class="ed-table ed-main ed-wide">') and "−30.00<br>[−30.00, −30.00]" in html
     sizes = report.size_findings(report.summary_numbers(table, pairs, TIMING))
     assert "lowers the test RMSE: ΔRMSE = −30.00 [−30.00, −30.00] ×10⁻³, an interval below zero" in sizes[0]
     assert "raises the test RMSE: ΔRMSE = +5.00 [+5.00, +5.00] ×10⁻³, an interval above zero" in sizes[1]

@@ -24,9 +24,12 @@ from .frames import (
     current,
     empty_table,
     labelled,
+    own_variant,
     profile_of,
+    select_variant,
     teacher_ids,
     wide,
+    with_variants,
 )
 from .text import no_headroom_message, no_teacher_message, provenance_text
 
@@ -45,8 +48,13 @@ def teacher_predictions_ready(profile: str) -> bool:
 def teacher_frame(frame: pd.DataFrame, record: dict | None) -> pd.DataFrame:
     """The rows of the current protocol on the teacher record's dataset (``teacher.json``;
     :func:`ecodistill.report.current`): teacher rows limited to the record's runs, so stale
-    teacher runs of an older configuration or dataset never mix in. Empty without a record."""
+    teacher runs of an older configuration or dataset never mix in, and only the runs of the main
+    comparison's data variant (the teacher's: :func:`~ecodistill.report.frames.own_variant`), so
+    the baselines of other histories (LightGBM at every history of the ladder) stay out. Empty
+    without a record."""
     out = current(frame, record)
+    if record and len(out):
+        out = select_variant(with_variants(out), own_variant(profile_of(frame), record))
     return out[out["target"] == "ndvi"].reset_index(drop=True) if len(out) else out
 
 
