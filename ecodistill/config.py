@@ -122,6 +122,13 @@ HISTORY = {
 }
 
 
+#: The histories of the headroom ladder (:mod:`ecodistill.experiments.ladder`): none, a year of
+#: windows, a recurrent state.
+LADDER_HISTORIES = ("today", "long", "recurrent")
+#: Years with labels of the label-budget comparisons (besides all of them).
+LABEL_BUDGETS = (1, 3)
+
+
 def with_history(data: DataConfig, name: str) -> DataConfig:
     """``data`` with the history setting ``name`` of :data:`HISTORY`.
 

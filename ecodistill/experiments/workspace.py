@@ -237,15 +237,18 @@ class Workspace:
         np.savez_compressed(buf, rmse=err)
         atomic_write_bytes(self.error_map_path(run_id), buf.getvalue())
 
-    def checkpoint_path(self, name: str, key: Any = None):
+    def checkpoint_path(self, name: str, key: Any = None, whole_config: bool = True):
         """Cache location of a checkpoint (never committed).
 
         ``key`` (any JSON-able object, e.g. the training config) is hashed into the file name
-        together with the dataset hash, so a resumable state is only ever resumed by the
-        same run on the same data.
+        together with the dataset hash and (``whole_config``) the profile's whole config, so a
+        resumable state is only ever resumed by the same run on the same data; without
+        ``whole_config`` the key must name everything the state depends on (e.g. pre-training,
+        which is shared by every history setting of the same inputs).
         """
         if key is not None:
-            name = f"{name}-{stable_hash([key, self.dataset_hash, to_dict(self.cfg)], 8)}"
+            whole = to_dict(self.cfg) if whole_config else None
+            name = f"{name}-{stable_hash([key, self.dataset_hash, whole], 8)}"
         path = cache_dir() / self.profile / "checkpoints" / f"{name}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
