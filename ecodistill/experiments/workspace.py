@@ -14,6 +14,7 @@ import io
 import math
 import os
 import platform
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,6 +36,7 @@ from ..utils import atomic_write_bytes, cache_dir, host_info, results_dir, stabl
 #: Host memory a CPU process may give to :class:`~ecodistill.data.resident.ResidentData`
 #: (``ECODISTILL_RESIDENT_GB`` overrides; 0 turns it off). On a GPU, half its memory.
 RESIDENT_HOST_GB = 6.0
+_HOLDERS: list[weakref.ref] = []  # the workspace whose resident data is built (at most one)
 
 
 def _resident_budget(device: str) -> float:
@@ -114,10 +116,19 @@ class Workspace:
     def resident(self) -> ResidentData | None:
         """The dataset held on the device (:mod:`ecodistill.data.resident`), built on first use
         when it fits the device's budget (``ECODISTILL_RESIDENT_GB``), else None (batches
-        are then streamed from the file by :func:`ecodistill.data.make_loader`)."""
+        are then streamed from the file by :func:`ecodistill.data.make_loader`). One workspace
+        of a process holds it at a time: building one releases another variant's (the ladder
+        and the privileged case visit several input variants; each would otherwise keep its
+        gigabytes)."""
         if "resident" not in self._memory:
             dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
             fits = resident_bytes(self.prep, dtype) <= _resident_budget(self.device)
+            if fits:
+                for ref in _HOLDERS:
+                    other = ref()
+                    if other is not None and other is not self:
+                        other._memory.pop("resident", None)
+                _HOLDERS[:] = [weakref.ref(self)]
             self._memory["resident"] = ResidentData(self.prep, self.device, dtype) if fits else None
         return self._memory["resident"]
 
