@@ -173,3 +173,12 @@ def test_realism_at_smoke_is_within_its_targets(tmp_path, monkeypatch):
                 ("daily lag-1 autocorrelation, one March, British Isles", "t2m")}
     assert set(zip(misses["statistic"], misses["variable"])) <= expected, misses
     assert table["within_v2"].eq(True).sum() >= 10
+
+
+def test_every_value_of_the_v2_world_lies_in_its_physical_domain(tiny_v2):
+    """What the readers check on real files holds for the simulated world too (every value)."""
+    from ecodistill.data.domain import check_variable
+
+    land = tiny_v2["land_mask"].values
+    for name in schema.INPUT_SETS["era5"] + ("d2m", "ndvi"):
+        check_variable(tiny_v2[name], name, "the v2 world", land=land)
