@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import PROFILES
+from .config import LABEL_BUDGETS, PROFILES
 from .utils import atomic_write_bytes, atomic_write_json, host_info, repo_root, results_dir
 
 ROOT = repo_root()
@@ -47,7 +47,6 @@ HTML_DIR = ROOT / "_build" / "html"
 #: ``--profile`` choices: a profile, or ``auto`` (:func:`resolve_profile`).
 BOOK_PROFILES = ("auto", *PROFILES)
 #: Label budgets (years with labels) of the label-budget control, where fewer than all years.
-LABEL_BUDGETS = (1, 3, 10)
 
 
 def has_student_results(profile: str) -> bool:
@@ -69,8 +68,9 @@ def ensure_results(profile: str, what: str = "all") -> float:
     runs are skipped); at ``cpu``/``full`` nothing (their chapters only read results).
 
     ``what``: ``teacher`` (the teacher and its from-scratch teachers), ``budgets`` (also the
-    label-budget teachers) or ``all`` (also the whole comparison protocol: selection, headroom,
-    final runs, controls, sweep). Returns the seconds spent.
+    label-budget teachers) or ``all`` (also the whole comparison protocol -- selection, ladder,
+    trees, final runs, controls, sweep, privileged, nowcast, memory -- the realism check, the
+    pre-training probe and the cost of memory). Returns the seconds spent.
     """
     if profile != "smoke":
         return 0.0
@@ -87,9 +87,18 @@ def ensure_results(profile: str, what: str = "all") -> float:
     if missing:
         teacher.run_teacher_pipeline(profile, label_budgets=missing, stages=("budgets",))
     if what == "all":
+        from .deploy.history_cost import history_cost
+        from .experiments.probe import probe_path, run_probe
         from .experiments.protocol import run_matrix
+        from .experiments.realism import realism_path, run_realism
 
         run_matrix(profile)
+        if not realism_path(profile).is_file():
+            run_realism(profile)
+        if not probe_path(profile).is_file():
+            run_probe(profile)
+        if not (results_dir(profile) / "history_cost.csv").is_file():
+            history_cost(profile, runs=3)
     return round(time.perf_counter() - start, 2)
 
 

@@ -122,6 +122,13 @@ HISTORY = {
 }
 
 
+#: The histories of the headroom ladder (:mod:`ecodistill.experiments.ladder`): none, a year of
+#: windows, a recurrent state.
+LADDER_HISTORIES = ("today", "long", "recurrent")
+#: Years with labels of the label-budget comparisons (besides all of them).
+LABEL_BUDGETS = (1, 3)
+
+
 def with_history(data: DataConfig, name: str) -> DataConfig:
     """``data`` with the history setting ``name`` of :data:`HISTORY`.
 
@@ -286,7 +293,8 @@ def _cpu() -> RunConfig:
         teacher=TeacherConfig(embed_dim=256, depth=4, patch_size=4, num_blocks=8),
         # patience 0: no early stopping, so every run of a comparison takes exactly its budget
         pretrain=TrainConfig(epochs=3, batch_size=32, lr=1e-3, steps_per_epoch=150, patience=0),
-        adapt=TrainConfig(epochs=6, batch_size=32, lr=5e-4, steps_per_epoch=150, patience=0),
+        # 4 epochs: the teacher's length is searched (1x and 2x), its learning rate at 2 epochs
+        adapt=TrainConfig(epochs=4, batch_size=32, lr=5e-4, steps_per_epoch=150, patience=0),
         student_train=TrainConfig(epochs=6, batch_size=32, lr=2e-3, steps_per_epoch=100, patience=0),
         # teacher 2.7M parameters; students ~1/5 to ~1/1000 of it (the ladder's sizes and a U-Net)
         students=(StudentConfig("afno_m", "afno", width=128, depth=2, num_blocks=8),

@@ -37,6 +37,7 @@ from .static import BIOME_NAMES, IGBP_NAMES, STATIC_PATH, build_static, static_m
 from .store import open_dataset
 from .timeaxis import require_daily, to_daily
 from .units import convert_units
+from .world import WORLDS
 
 _LAZY = {  # need torch: imported on first use so the data commands run without it
     "DayDataset": "loader", "EpochBatchSampler": "loader", "make_loader": "loader", "split_arrays": "loader",
@@ -115,6 +116,10 @@ def _cmd_build(args) -> int:
     from ..config import get_profile
 
     cfg = with_env_source(get_profile(args.profile).data)
+    if args.world is not None and args.world != cfg.world:  # another world version, e.g. v1 (its inputs too)
+        from dataclasses import replace
+
+        cfg = replace(cfg, world=args.world, inputs="v1" if args.world == "v1" else "era5")
     if cfg.source != "simulated":  # ECODISTILL_DATA: nothing to simulate, check the real file
         ds = load_dataset(cfg)
         print(f"ECODISTILL_DATA is set: using it, nothing to simulate\n{describe(ds)}")
@@ -198,6 +203,8 @@ def register_cli(subparsers) -> None:
     s.set_defaults(func=_cmd_build_static)
     b = sub.add_parser("build", help="simulate (or reuse) a profile's dataset; print its path, hash, size")
     b.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "full"))
+    b.add_argument("--world", default=None, choices=WORLDS,
+                   help="the simulated world's version (default: the profile's; v1 reproduces the first world)")
     b.add_argument("--format", default=None, choices=("netcdf", "npy"),
                    help="netcdf (needs h5netcdf) or npy (default: netcdf when available)")
     b.add_argument("--force", action="store_true", help="rebuild even when cached")

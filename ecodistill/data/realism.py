@@ -284,3 +284,37 @@ def water_driven_share(ndvi: np.ndarray, water: np.ndarray, gsi: np.ndarray, win
         return (a * b).sum(0) ** 2 / ((a * a).sum(0) * (b * b).sum(0) + 1e-30)
 
     return float(np.mean(corr2(ndvi, trailing(water)) > corr2(ndvi, trailing(gsi))))
+
+
+def judge(rows: pd.DataFrame, sources: tuple[str, ...] = ("v1", "v2")) -> pd.DataFrame:
+    """Every :data:`TARGETS` entry against the statistics of ``rows`` (the realism file:
+    ``source, statistic, variable, value``).
+
+    A target's real value is the literature's, or the ``real`` row of the same statistic and
+    variable, with bounds a factor of 2 around it; a simulated vegetation statistic is the
+    observed NDVI's (``variable`` ``vegetation``) against the real LAI or GPP.
+
+    Returns:
+        One row per target: ``statistic, variable, real, low, high, source`` (the reference's
+        words) and, per world of ``sources``, its value and ``within_<world>`` (True, False, or
+        None where either side is missing).
+    """
+    def value(source: str, statistic: str, variable: str) -> float | None:
+        hit = rows[(rows["source"] == source) & (rows["statistic"] == statistic) & (rows["variable"] == variable)]
+        return float(hit["value"].iloc[0]) if len(hit) else None
+
+    out = []
+    for t in TARGETS:
+        real, (low, high) = t.real, (t.low, t.high)
+        if real is None:
+            real = value("real", t.statistic, t.variable)
+            low, high = factor_two(real) if real is not None else (None, None)
+        sim_var = "vegetation" if t.variable.startswith("vegetation") else t.variable
+        row = {"statistic": t.statistic, "variable": t.variable, "real": real, "low": low, "high": high,
+               "source": t.source}
+        for world in sources:
+            v = value(world, t.statistic, sim_var)
+            row[world] = v
+            row[f"within_{world}"] = None if v is None or low is None else bool(low <= v <= high)
+        out.append(row)
+    return pd.DataFrame(out)

@@ -25,7 +25,19 @@ from typing import Any
 import numpy as np
 
 from .. import losses
-from ..config import MODES, PROFILES, DistillConfig, StudentConfig, TrainConfig, from_dict, get_profile
+from ..config import (
+    HISTORY,
+    MODES,
+    PROFILES,
+    DataConfig,
+    DistillConfig,
+    StudentConfig,
+    TrainConfig,
+    from_dict,
+    get_profile,
+    history_name,
+)
+from ..data.schema import INPUT_SETS
 from ..models import build_student, check_student, count_params, save_checkpoint, student_config
 from ..store import runs
 from ..training.loop import fit
@@ -198,7 +210,13 @@ def _settings_from_run(profile: str, run_id: str) -> dict:
         raise ValueError(f"run {run_id!r} is not a student run (role {config.get('role')!r}); pick a "
                          "scratch-... or kd-... run id from results/<profile>/runs")
     train = config["train"]
+    data = from_dict(DataConfig, config["profile"]["data"])
+    variant = {"history": history_name(data), "inputs": data.inputs, "ndvi_latency": data.ndvi_latency}
+    if variant["history"] == "custom":
+        raise ValueError(f"run {run_id!r} used a history that is not one of {list(HISTORY)}; re-run it from "
+                         "Python with its DataConfig")
     return {"student": config["student"]["name"], "dcfg": from_dict(DistillConfig, config["distill"]),
+            "variant": variant,
             "target": config["target"], "tag": config["tag"], "splits": tuple(config["splits"]),
             "teacher_run_id": (config.get("teacher") or {}).get("run_id"),
             "train_changes": {k: train[k] for k in ("lr", "epochs", "steps_per_epoch", "batch_size")}}
@@ -214,7 +232,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
     run = _settings_from_run(args.profile, args.from_run) if args.from_run else {
         "student": profile.headline_student, "dcfg": DistillConfig(alpha=0.5), "target": "ndvi", "tag": "final",
-        "splits": ("val", "test"), "teacher_run_id": None, "train_changes": {}}
+        "splits": ("val", "test"), "teacher_run_id": None, "train_changes": {}, "variant": {}}
     dcfg_changes = _given(args, "loss", "alpha", "mode", "label_years", "margin", "feature_weight")
     if args.no_extra:
         dcfg_changes["extra_unlabeled"] = False
@@ -226,7 +244,8 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     replace(profile.student_train, **changes)
     dcfg = check_objective(replace(run["dcfg"], **dcfg_changes))
     given = _given(args, "tag", "target", "teacher_run_id", "student")
-    ws = open_workspace(args.profile, args.device)
+    variant = {**run["variant"], **_given(args, "history", "inputs", "ndvi_latency")}
+    ws = open_workspace(args.profile, args.device, **variant)
     res = train_student(ws, student_config(ws.cfg, given.get("student", run["student"])), dcfg, args.seed,
                         tag=given.get("tag", run["tag"]), target=given.get("target", run["target"]),
                         splits=run["splits"], teacher_run_id=given.get("teacher_run_id", run["teacher_run_id"]),
@@ -258,6 +277,12 @@ def register_cli(subparsers) -> None:
     p.add_argument("--steps-per-epoch", type=int, default=None, help="steps per epoch (default: the profile's)")
     p.add_argument("--target", default=None, choices=["ndvi", "ndvi_true"], help="training target")
     p.add_argument("--teacher-run-id", default=None, help="learn from this teacher's predictions")
+    p.add_argument("--history", default=None, choices=list(HISTORY),
+                   help="how much of the past the student sees (default: the profile's)")
+    p.add_argument("--inputs", default=None, choices=sorted(INPUT_SETS),
+                   help="anchor (the atmosphere only) or era5 (with the land state; default: the profile's)")
+    p.add_argument("--ndvi-latency", type=int, default=None,
+                   help="nowcast: the NDVI observed at least this many days before is an input (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default=None, help="run tag (default: final)")
     p.add_argument("--device", default=None)

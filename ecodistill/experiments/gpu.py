@@ -142,7 +142,7 @@ def train_teacher(ws: Workspace, clock: Clock, compile_model: bool) -> dict:
                                                                         ws.cfg.adapt.epochs)))
     train_s = max(0.88 * clock.until("teacher"), 1.0)
     art = run_teacher_pipeline(ws.profile, ws.device, budget_s=train_s, with_scratch=False, stages=("main",),
-                               budget_split=(0.4, 0.6, 0.0), checkpoint_every_s=None,
+                               budget_split=(0.4, 0.6), checkpoint_every_s=None,
                                compile_model=compile_model, accept_incomplete=True)  # the budget is the plan
     return {"run_id": art.run_id, "stop_reason": teacher_status(ws.profile, art.run_id).get("stop_reason"),
             "samples_per_s": round(rate, 1), "epochs_planned":

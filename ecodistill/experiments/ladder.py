@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..config import DistillConfig, StudentConfig
+from ..config import LADDER_HISTORIES, DistillConfig, StudentConfig
 from ..training.lr_search import search_lr
 from .distill import train_student
 from .workspace import Workspace, open_workspace
 
-LADDER_HISTORIES = ("today", "long", "recurrent")
+__all__ = ["LADDER_HISTORIES", "ladder_sizes", "run_ladder", "scratch_rung"]
 
 
 def ladder_sizes(profile: str) -> list[StudentConfig]:

@@ -54,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .. import losses
-from ..config import PROFILES, DistillConfig, StudentConfig
+from ..config import LABEL_BUDGETS, PROFILES, DistillConfig, StudentConfig
 from ..models import student_config
 from ..store.integrity import read_json
 from ..store.runs import selection_path
@@ -198,9 +198,10 @@ def run_final(ws: Workspace, selection: dict, allow: Callable[..., bool] | None 
 
 
 def label_budgets(ws: Workspace) -> list[int]:
-    """Label budgets (years with NDVI labels) of 1, 3, 10 and all training years that fit."""
+    """Label budgets (years with NDVI labels): :data:`ecodistill.config.LABEL_BUDGETS` that fit,
+    and all training years."""
     n_years = ws.cfg.data.train_years[1] - ws.cfg.data.train_years[0] + 1
-    return sorted({b for b in (1, 3, 10) if b < n_years} | {n_years})
+    return sorted({b for b in LABEL_BUDGETS if b < n_years} | {n_years})
 
 
 def run_controls(ws: Workspace, selection: dict, allow: Callable[..., bool] | None = None) -> list[str]:

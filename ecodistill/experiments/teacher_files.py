@@ -24,6 +24,7 @@ Explained in book/generated/02_teacher.ipynb ("Predictions for the students").
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -40,6 +41,8 @@ from ..training.predictions import load_predictions, save_predictions
 from ..utils import atomic_write_json, cache_dir, results_dir
 
 PRED_SPLITS = ("train", "val", "test", "extra")
+#: Record keys holding one entry per history or label budget, merged rather than replaced.
+MERGED_KEYS = ("histories", "by_history", "label_budget_run_ids", "scratch_budget_run_ids", "budget_candidates")
 #: Stop reasons of a teacher that trained as planned (``budget``: its time budget cut it).
 COMPLETED = ("done", "early_stop", "max_steps")
 
@@ -75,12 +78,21 @@ def teacher_record(profile: str) -> dict | None:
 def update_record(ws, **fields) -> dict:
     """Merge ``fields`` into ``teacher.json`` (rank 0, atomic); a record made on another
     dataset is replaced, not merged (stages in separate processes each add their keys)."""
-    record = teacher_record(ws.profile) or {}
-    if record.get("dataset_hash") != ws.dataset_hash:
-        record = {"dataset_hash": ws.dataset_hash}
-    record.update(fields)
-    if is_main_process():
-        atomic_write_json(teacher_dir(ws.profile) / "teacher.json", record)
+    if not is_main_process():
+        return teacher_record(ws.profile) or {}
+    folder = teacher_dir(ws.profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".teacher.lock", "w") as lock:  # stages in two processes: one writer at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = teacher_record(ws.profile) or {}
+        if record.get("dataset_hash") != ws.dataset_hash:
+            record = {"dataset_hash": ws.dataset_hash}
+        for key, value in fields.items():  # nested records (per history) merge one level deep
+            if isinstance(value, dict) and isinstance(record.get(key), dict) and key in MERGED_KEYS:
+                record[key] = {**record[key], **value}
+            else:
+                record[key] = value
+        atomic_write_json(folder / "teacher.json", record)
     return record
 
 

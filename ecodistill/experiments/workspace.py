@@ -14,6 +14,7 @@ import io
 import math
 import os
 import platform
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,6 +36,7 @@ from ..utils import atomic_write_bytes, cache_dir, host_info, results_dir, stabl
 #: Host memory a CPU process may give to :class:`~ecodistill.data.resident.ResidentData`
 #: (``ECODISTILL_RESIDENT_GB`` overrides; 0 turns it off). On a GPU, half its memory.
 RESIDENT_HOST_GB = 6.0
+_HOLDERS: list[weakref.ref] = []  # the workspace whose resident data is built (at most one)
 
 
 def _resident_budget(device: str) -> float:
@@ -114,10 +116,19 @@ class Workspace:
     def resident(self) -> ResidentData | None:
         """The dataset held on the device (:mod:`ecodistill.data.resident`), built on first use
         when it fits the device's budget (``ECODISTILL_RESIDENT_GB``), else None (batches
-        are then streamed from the file by :func:`ecodistill.data.make_loader`)."""
+        are then streamed from the file by :func:`ecodistill.data.make_loader`). One workspace
+        of a process holds it at a time: building one releases another variant's (the ladder
+        and the privileged case visit several input variants; each would otherwise keep its
+        gigabytes)."""
         if "resident" not in self._memory:
             dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
             fits = resident_bytes(self.prep, dtype) <= _resident_budget(self.device)
+            if fits:
+                for ref in _HOLDERS:
+                    other = ref()
+                    if other is not None and other is not self:
+                        other._memory.pop("resident", None)
+                _HOLDERS[:] = [weakref.ref(self)]
             self._memory["resident"] = ResidentData(self.prep, self.device, dtype) if fits else None
         return self._memory["resident"]
 
@@ -237,15 +248,18 @@ class Workspace:
         np.savez_compressed(buf, rmse=err)
         atomic_write_bytes(self.error_map_path(run_id), buf.getvalue())
 
-    def checkpoint_path(self, name: str, key: Any = None):
+    def checkpoint_path(self, name: str, key: Any = None, whole_config: bool = True):
         """Cache location of a checkpoint (never committed).
 
         ``key`` (any JSON-able object, e.g. the training config) is hashed into the file name
-        together with the dataset hash, so a resumable state is only ever resumed by the
-        same run on the same data.
+        together with the dataset hash and (``whole_config``) the profile's whole config, so a
+        resumable state is only ever resumed by the same run on the same data; without
+        ``whole_config`` the key must name everything the state depends on (e.g. pre-training,
+        which is shared by every history setting of the same inputs).
         """
         if key is not None:
-            name = f"{name}-{stable_hash([key, self.dataset_hash, to_dict(self.cfg)], 8)}"
+            whole = to_dict(self.cfg) if whole_config else None
+            name = f"{name}-{stable_hash([key, self.dataset_hash, whole], 8)}"
         path = cache_dir() / self.profile / "checkpoints" / f"{name}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
