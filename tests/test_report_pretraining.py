@@ -54,10 +54,10 @@ def test_teacher_choice_from_candidates(store):
     """A record with candidates: the chosen one is marked, and the sentence says whether it is
     the best validated (here it is not: a candidate validates lower)."""
     a, s, s2 = (fake.teacher("pretrained", 0.6), fake.teacher("scratch", 0.65), fake.teacher("scratch", 0.7, name="t2"))
-    record = {"run_id": a, "candidates": [
-        {"name": "adapted", "lr_scale": 1, "epochs_factor": 1, "run_id": a, "val_rmse": 0.040},
-        {"name": "scratch", "lr_scale": 4, "epochs_factor": 1, "run_id": s, "val_rmse": 0.041},
-        {"name": "scratch", "lr_scale": 4, "epochs_factor": 2, "run_id": s2, "val_rmse": 0.038}]}
+    record = {"run_id": a, "candidates": [  # the keys teacher_choice writes
+        {"kind": "adapted", "lr_scale": 1, "epochs_factor": 1, "run_id": a, "val_rmse": 0.040},
+        {"kind": "scratch", "lr_scale": 4, "epochs_factor": 1, "run_id": s, "val_rmse": 0.041},
+        {"kind": "scratch", "lr_scale": 4, "epochs_factor": 2, "run_id": s2, "val_rmse": 0.038}]}
     table = P.teacher_choice_table(record, frames.read_results(fake.PROFILE), fake.PROFILE)
     assert list(table["chosen"]) == ["yes", "", ""]
     assert list(table["length"]) == ["1 × the epochs", "1 × the epochs", "2 × the epochs"]
@@ -96,6 +96,21 @@ def test_pretraining_contrast_at_every_budget(store):
     table = P.pretraining_contrast(record, frames.read_results(fake.PROFILE), fake.PROFILE, total_years=16)
     assert list(table["labelled years"]) == ["1", "3", "all (16)"]
     assert table["Δ anomaly R² (adapted − scratch)"].tolist() == pytest.approx([0.2, 0.05, -0.05])
+
+
+def test_pretraining_contrast_from_budget_candidates(store):
+    """teacher_choice records both kinds per budget (``budget_candidates``); the better one, not
+    necessarily the adapted, is ``label_budget_run_ids``."""
+    a1, s1 = fake.teacher("pretrained", 0.2, name="t-a1"), fake.teacher("scratch", 0.3, name="t-s1")
+    a, s = fake.teacher("pretrained", 0.6), fake.teacher("scratch", 0.65)
+    record = {"run_id": s, "label_budget_run_ids": {"1": s1},
+              "budget_candidates": {"1": [{"kind": "adapted", "run_id": a1, "val_rmse": 0.05},
+                                          {"kind": "scratch", "run_id": s1, "val_rmse": 0.04}]},
+              "candidates": [{"kind": "adapted", "lr_scale": 1, "run_id": a, "val_rmse": 0.04},
+                             {"kind": "scratch", "lr_scale": 2, "run_id": s, "val_rmse": 0.039}]}
+    table = P.pretraining_contrast(record, frames.read_results(fake.PROFILE), fake.PROFILE)
+    assert table["Δ anomaly R² (adapted − scratch)"].tolist() == pytest.approx([-0.1, -0.05])
+    assert P.candidates(record)[1]["name"] == "scratch"
 
 
 def test_pretraining_contrast_without_scratch_budget_teachers(store):

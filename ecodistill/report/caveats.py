@@ -55,7 +55,7 @@ def teacher_tuning_text(cfg, record: dict | None) -> str:
     a search exists."""
     candidates = (record or {}).get("candidates") or []
     if candidates:
-        kinds = sorted({str(c.get("name")) for c in candidates})
+        kinds = sorted({str(c.get("kind", c.get("name"))) for c in candidates})
         return (f"**Teacher tuning.** The teacher is the best validated of {len(candidates)} candidates "
                 f"({', '.join(kinds)}), each with its learning rate and length searched; every candidate is one "
                 "run, so which one wins can turn on a seed.")

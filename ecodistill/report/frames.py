@@ -52,7 +52,7 @@ def teacher_ids(record: dict | None) -> dict[str, str]:
     out.update({f"scratch, {years} label year{'' if str(years) == '1' else 's'}": rid
                 for years, rid in (record.get("scratch_budget_run_ids") or {}).items()})
     out.update({f"teacher at history {history}": rid for history, rid in (record.get("by_history") or {}).items()})
-    out.update({f"candidate: {c.get('name')}, lr x{c.get('lr_scale')}, {c.get('epochs_factor', 1)}x epochs": c.get("run_id")
+    out.update({f"candidate: {c.get('kind', c.get('name'))}, lr x{c.get('lr_scale')}, {c.get('epochs_factor', 1)}x epochs": c.get("run_id")
                 for c in record.get("candidates") or []})
     return {label: rid for label, rid in out.items() if rid}
 

@@ -87,14 +87,15 @@ def _val_rmse(frame: pd.DataFrame, run_id: str) -> float:
 
 
 def candidates(record: dict | None, frame: pd.DataFrame | None = None) -> list[dict]:
-    """The teacher candidates of ``record``: ``{name, lr_scale, epochs_factor, run_id, val_rmse}``.
+    """The teacher candidates of ``record``: ``{name, lr_scale, epochs_factor, run_id, val_rmse}``
+    (``name``: ``adapted`` or ``scratch``, the record's ``kind``).
     From ``record["candidates"]`` when the record has them; from an older record, the adapted
     teacher (its rate, one length), every learning-rate trial of the scratch teacher and the
     scratch teacher at twice the steps, their validation RMSE read from ``frame``."""
     if not record:
         return []
     if record.get("candidates"):
-        out = [dict(c) for c in record["candidates"]]
+        out = [{**c, "name": c.get("kind", c.get("name"))} for c in record["candidates"]]
         for c in out:
             if frame is not None and not np.isfinite(float(c.get("val_rmse", np.nan))):
                 c["val_rmse"] = _val_rmse(frame, c["run_id"])
@@ -159,8 +160,13 @@ def pretraining_contrast(record: dict | None, frame: pd.DataFrame, profile: str,
                "with --label-budgets 1 3")
     if not record:
         return empty_table(CONTRAST_COLUMNS, no_teacher_message(profile))
-    adapted = dict(record.get("label_budget_run_ids") or {})
-    scratch = dict(record.get("scratch_budget_run_ids") or {})
+    budget = record.get("budget_candidates") or {}
+    if budget:  # both kinds at each budget; label_budget_run_ids holds the better one
+        adapted = {y: c["run_id"] for y, cands in budget.items() for c in cands if c.get("kind") == "adapted"}
+        scratch = {y: c["run_id"] for y, cands in budget.items() for c in cands if c.get("kind") == "scratch"}
+    else:
+        adapted = dict(record.get("label_budget_run_ids") or {})
+        scratch = dict(record.get("scratch_budget_run_ids") or {})
     best = {}
     for c in candidates(record, frame):
         kind = "adapted" if c["name"] == "adapted" else "scratch"
