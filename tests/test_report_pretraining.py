@@ -130,3 +130,17 @@ def test_teacher_ids_know_the_new_record_keys():
     assert ids["scratch, 1 label year"] == "s1" and ids["teacher at history today"] == "t0"
     assert "c" in ids.values() and ids["adapted"] == "a"
     assert np.isnan(P.candidates({"run_id": "a"})[0]["val_rmse"])
+
+
+def test_teacher_names_of_a_fair_choice_record():
+    """With candidates, the best validated of each kind is named (the chosen one may be either),
+    and both kinds at each label budget."""
+    from ecodistill.report.teacher import TEACHER_MODELS, teacher_models
+
+    record = {"run_id": "s2", "candidates": [
+        {"kind": "adapted", "run_id": "a1", "val_rmse": 0.05}, {"kind": "adapted", "run_id": "a2", "val_rmse": 0.045},
+        {"kind": "scratch", "run_id": "s1", "val_rmse": 0.05}, {"kind": "scratch", "run_id": "s2", "val_rmse": 0.04}],
+        "budget_candidates": {"1": [{"kind": "adapted", "run_id": "b1"}, {"kind": "scratch", "run_id": "b2"}]}}
+    names = teacher_models(record)
+    assert names["a2"] == TEACHER_MODELS["adapted"] and names["s2"] == TEACHER_MODELS["scratch"]
+    assert "a1" not in names and names["b2"] == "teacher (scratch, 1 label year)"

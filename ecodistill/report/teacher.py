@@ -67,7 +67,26 @@ def teacher_models(record: dict | None) -> dict[str, str]:
     """``run_id -> model name`` of the teachers a chapter shows: the adapted teacher, the
     from-scratch teacher at its searched learning rate and at twice the steps, and the
     label-budget teachers (``teacher (adapted, N label years)``); the other learning-rate
-    trials of the scratch teacher appear in its search table only."""
+    trials of the scratch teacher appear in its search table only.
+
+    A record of the fair teacher choice (``candidates``,
+    :mod:`ecodistill.experiments.teacher_choice`) names the best validated candidate of each kind
+    (``teacher (adapted)``, ``teacher (scratch, tuned lr)``: both with rate and length searched;
+    the chosen one is either) and both kinds at each label budget
+    (``teacher (adapted|scratch, N label years)``)."""
+    if record and record.get("candidates"):
+        from .pretraining import candidates
+
+        best: dict[str, dict] = {}
+        for c in candidates(record):
+            if c["name"] not in best or float(c.get("val_rmse", np.inf)) < float(best[c["name"]].get("val_rmse", np.inf)):
+                best[c["name"]] = c
+        out = {c["run_id"]: TEACHER_MODELS["adapted" if kind == "adapted" else "scratch"] for kind, c in best.items()}
+        for years, cands in (record.get("budget_candidates") or {}).items():
+            plural = "" if str(years) == "1" else "s"
+            for c in cands:
+                out[c["run_id"]] = f"teacher ({c.get('kind')}, {years} label year{plural})"
+        return out
     out = {}
     for label, run_id in teacher_ids(record).items():
         if label in TEACHER_MODELS:
