@@ -189,3 +189,30 @@ def pretraining_contrast(record: dict | None, frame: pd.DataFrame, profile: str,
     if not out or not any(np.isfinite(r["scratch"]) for r in out):
         return empty_table(CONTRAST_COLUMNS, missing)
     return labelled(pd.DataFrame(out, columns=CONTRAST_COLUMNS), missing)
+
+
+def training_curves(profile: str, record: dict | None) -> dict[str, list]:
+    """The teacher chapter's training curves, ``{pretrain, adapt, scratch}`` (per-epoch
+    histories): the record's ``curves`` where an older record kept them, else read from the run
+    configs of the best validated adapted and scratch candidates (``history``: ``pretrain`` and
+    ``fit``). {} without a record."""
+    from ..store.runs import read_run_config
+
+    if not record:
+        return {}
+    if record.get("curves"):
+        return dict(record["curves"])
+    best: dict[str, dict] = {}
+    for c in candidates(record):
+        if c["name"] not in best or float(c.get("val_rmse", np.inf)) < float(best[c["name"]].get("val_rmse", np.inf)):
+            best[c["name"]] = c
+    out: dict[str, list] = {}
+    for kind, c in best.items():
+        try:
+            history = read_run_config(profile, c["run_id"]).get("history") or {}
+        except (FileNotFoundError, ValueError):
+            continue
+        out["adapt" if kind == "adapted" else "scratch"] = list(history.get("fit") or [])
+        if kind == "adapted" and history.get("pretrain"):
+            out["pretrain"] = list(history["pretrain"])
+    return out

@@ -106,9 +106,13 @@ def teacher_record_text(profile: str, record: dict | None) -> str:
     or what makes the teacher."""
     if not record:
         return no_teacher_message(profile)
-    return "\n".join([teacher_provenance(profile, record),
-                      f"teacher pipeline: {record['seconds']:.0f} s on {record['device']}",
-                      f"adapted teacher run: {record['run_id']}"])
+    seconds = record.get("seconds")
+    kind = (record.get("choice") or {}).get("kind", "adapted")
+    lines = [teacher_provenance(profile, record),
+             f"teacher pipeline: {seconds:.0f} s on {record.get('device', 'an unrecorded device')}" if seconds
+             else f"teacher trained on {record.get('device', 'an unrecorded device')}",
+             f"{'adapted' if kind == 'adapted' else 'chosen (trained from scratch)'} teacher run: {record['run_id']}"]
+    return "\n".join(lines)
 
 
 def teacher_run_ids(record: dict | None) -> dict[str, str]:

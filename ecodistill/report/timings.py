@@ -43,7 +43,8 @@ def ensure_timings(profile: str, runs: int = 20, threads: str = "1",
     """The profile's timings; at ``smoke`` measured now when absent (:mod:`ecodistill.deploy.bench`),
     elsewhere read only (no rows, and the command in ``attrs["missing"]``, when absent)."""
     t = read_timing_rows(profile)
-    if len(t) or profile != "smoke":
+    bench_rows = t[t["runtime"] != "lightgbm"] if "runtime" in t else t  # LightGBM times itself when fitted
+    if len(bench_rows) or profile != "smoke":
         return t
     cfg_names = [s.name for s in get_profile(profile).students]
     kw = {"threads": bench.parse_threads(threads), "runs": runs, "in_chans": in_chans,
@@ -55,9 +56,11 @@ def ensure_timings(profile: str, runs: int = 20, threads: str = "1",
 
 def latest_run(t: pd.DataFrame, grid: str | None = None) -> pd.DataFrame:
     """Rows of the newest bench run (per grid) that timed the teacher: one host, one session
-    (no rows when there are none)."""
+    (no rows when there are none; LightGBM's own timing rows are never a bench run)."""
     if grid is not None:
         t = t[t["grid"] == grid]
+    if "runtime" in t:  # LightGBM rows are timed when each tree model is fitted, not by a bench run
+        t = t[t["runtime"] != "lightgbm"]
     with_teacher = t[t["kind"] == "teacher"]["run_id"].unique()
     ids = [r for r in t["run_id"].unique() if r in with_teacher] or list(t["run_id"].unique())
     return t[t["run_id"] == ids[-1]] if ids else t
@@ -68,7 +71,12 @@ def host_text(profile: str, grid: str, t: pd.DataFrame) -> str:
     what makes the timings."""
     if t.empty:
         return t.attrs.get("missing", no_timings_message(profile))
-    host = json.loads(t["versions"].iloc[0])
+    try:
+        host = json.loads(t["versions"].iloc[0])
+    except json.JSONDecodeError:  # a Python repr (rows written by the tree baseline)
+        import ast
+
+        host = ast.literal_eval(t["versions"].iloc[0])
     threads = sorted(int(v) for v in t["threads"].unique())
     calls = sorted(int(v) for v in t["n"].unique())
     return (f"profile {profile}, grid {grid}, run {t['run_id'].iloc[0]}: {host['cpu']} "
