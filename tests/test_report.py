@@ -521,8 +521,12 @@ def test_limitations_say_how_each_teacher_was_tuned():
               "scratch_long_run_id": "teacher-afno_scratch-0123456789"}
     text = report.caveats.teacher_tuning_text(get_profile("cpu"), record)
     assert "(6 rates, best x16 of the adaptation rate, inside the grid) and it was also trained" in text
-    assert "at the profile's rate (0.0005) for 6 epochs of 150 steps, without a search" in text
+    adapt = get_profile("cpu").adapt
+    assert (f"at the profile's rate ({adapt.lr:g}) for {adapt.epochs} epochs of {adapt.steps_per_epoch} steps, "
+            "without a search") in text
     assert report.caveats.teacher_tuning_text(get_profile("cpu"), {}) == ""
+    chosen = report.caveats.teacher_tuning_text(get_profile("cpu"), {"candidates": [{"kind": "adapted"}, {"kind": "scratch"}]})
+    assert chosen.startswith("**Teacher tuning.** The teacher is the best validated of 2 candidates (adapted, scratch)")
     lines = report.caveats.limitations("cpu", get_profile("cpu"), record, 2e6)
     assert sum(line.startswith("**Teacher tuning.**") for line in lines) == 1
 

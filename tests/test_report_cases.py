@@ -108,7 +108,7 @@ def test_summary_with_cases(tree):
     summary = pd.DataFrame({"model": ["afno_s"], "parameters": ["120 k"], "anomaly R² scratch → distilled": ["x"]})
     out = cases.summary_with_cases(summary, r["own"], r["ladder"].attrs["refs"], r["privileged"], r["nowcast"])
     assert list(out.columns[:3]) == ["model", "use", "history"] and (out["ceiling"] == "0.900").all()
-    assert set(out["use"]) == {"emulation", "nowcast L=1", "nowcast L=16"}
+    assert set(out["use"]) == {"emulation", "nowcast\nL=1", "nowcast\nL=16"}
     assert "field device" in out["model"].iloc[1]
 
 
