@@ -14,8 +14,9 @@ students learn from (its predictions stored under its run id and adopted); the o
 ``teacher.json`` (``candidates``) and in the result store, so "does pre-training help?" is read
 from the same runs. At the other histories of the ladder the chosen kind is trained at its
 chosen rate and length (``histories``). At each label budget (1 and 3 years of labels) both
-kinds are trained at their chosen settings -- pre-training is its own contrast at every
-budget -- and the better by validation is the same-label teacher (``budgets``).
+kinds are trained at their chosen learning rate and the profile's length (1x, like for like
+and half the cost of the longest) -- pre-training is its own contrast at every budget -- and
+the better by validation is the same-label teacher (``budgets``).
 
 Explained in book/generated/02_teacher.ipynb ("Choosing the teacher").
 """
@@ -156,9 +157,9 @@ def other_histories(profile: str, histories: tuple[str, ...], device: str | None
 
 
 def label_budget_teachers(profile: str, budgets: tuple[int, ...], device: str | None = None, seed: int = 0) -> dict:
-    """Stage ``budgets``: at each label budget both kinds at their own chosen settings (the
-    pre-training contrast); the better by validation is the same-label teacher, its
-    predictions cached for the students."""
+    """Stage ``budgets``: at each label budget both kinds at their own chosen learning rate and
+    the profile's length (the pre-training contrast); the better by validation is the
+    same-label teacher, its predictions cached for the students."""
     ws = open_workspace(profile, device)
     entry = _history_entry(ws)
     settings = {}
@@ -166,7 +167,7 @@ def label_budget_teachers(profile: str, budgets: tuple[int, ...], device: str | 
         cands = entry.get(f"{kind}_candidates", [])
         if cands:
             best = min(cands, key=lambda c: c["val_rmse"])
-            settings[kind] = (best["lr_scale"], best["epochs_factor"])
+            settings[kind] = (best["lr_scale"], 1.0)
     if not settings:
         raise FileNotFoundError(f"no {profile} teacher candidates yet: run `python -m ecodistill train-teacher "
                                 f"--profile {profile} --stages adapted scratch` first")
