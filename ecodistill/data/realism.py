@@ -100,6 +100,18 @@ def factor_two(real: float) -> tuple[float, float]:
     return (real / 2, real * 2) if real >= 0 else (real * 2, real / 2)
 
 
+def target_bounds(target: Target, real: float | None) -> tuple[float, float, str]:
+    """``(low, high, kind)`` of a target: the cited range (``kind="range"``), or within a
+    factor of 2 of the real value computed from data (``kind="x2"``, for the targets whose
+    bounds are written ``0, 0``; NaN without a real value)."""
+    if target.real is None and target.low == target.high == 0.0:
+        if real is None or not np.isfinite(real):
+            return float("nan"), float("nan"), "x2"
+        low, high = factor_two(real)
+        return low, high, "x2"
+    return target.low, target.high, "range"
+
+
 def lag_correlation(a: np.ndarray, lag: int = 1) -> np.ndarray:
     """Lag-``lag`` autocorrelation along axis 0 of anomalies ``a`` ``(n, ...)`` (NaN-aware,
     each series centred first); ``(...)``."""
@@ -305,10 +317,9 @@ def judge(rows: pd.DataFrame, sources: tuple[str, ...] = ("v1", "v2")) -> pd.Dat
 
     out = []
     for t in TARGETS:
-        real, (low, high) = t.real, (t.low, t.high)
-        if real is None:
-            real = value("real", t.statistic, t.variable)
-            low, high = factor_two(real) if real is not None else (None, None)
+        real = t.real if t.real is not None else value("real", t.statistic, t.variable)
+        low, high, _ = target_bounds(t, real)
+        low, high = (None, None) if not np.isfinite(low) else (low, high)
         sim_var = "vegetation" if t.variable.startswith("vegetation") else t.variable
         row = {"statistic": t.statistic, "variable": t.variable, "real": real, "low": low, "high": high,
                "source": t.source}

@@ -82,7 +82,9 @@ def update_record(ws, **fields) -> dict:
         return teacher_record(ws.profile) or {}
     folder = teacher_dir(ws.profile)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".teacher.lock", "w") as lock:  # stages in two processes: one writer at a time
+    lock_path = cache_dir() / ws.profile / "teacher.lock"  # stages in two processes: one writer at a time
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         record = teacher_record(ws.profile) or {}
         if record.get("dataset_hash") != ws.dataset_hash:

@@ -332,8 +332,9 @@ def open_workspace(profile: str, device: str | None = None, in_memory: bool | No
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for but no CUDA GPU is visible: use --device cpu")
     in_memory = device.startswith("cuda") if in_memory is None else in_memory
+    base = get_profile(profile).data  # settings equal to the profile's own are no variant: one workspace
     variant = tuple((k, v) for k, v in (("history", history), ("inputs", inputs), ("ndvi_latency", ndvi_latency))
-                    if v is not None)
+                    if v is not None and with_variant(base, {k: v}) != base)
     return _open(profile, device, data.source_from_env(), in_memory, variant)
 
 

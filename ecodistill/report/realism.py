@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..data.realism import TARGETS, Target, factor_two
+from ..data.realism import TARGETS, Target, factor_two, target_bounds
 from ..utils import repo_root
 from .frames import empty_table, labelled
 
@@ -115,17 +115,6 @@ def _n(rows: pd.DataFrame, source: str, statistic: str, variable: str) -> int:
     return int(hit["n"].iloc[0]) if len(hit) else 0
 
 
-def bounds(target: Target, real: float) -> tuple[float, float, str]:
-    """``(low, high, kind)`` of a target: the cited range (``kind="range"``), or within a
-    factor of 2 of the real value computed from data (``kind="x2"``; NaN without it)."""
-    if target.real is None and target.low == target.high == 0.0:
-        if not np.isfinite(real):
-            return float("nan"), float("nan"), "x2"
-        low, high = factor_two(real)
-        return low, high, "x2"
-    return target.low, target.high, "range"
-
-
 def verdict(value: float, low: float, high: float) -> str:
     """``yes``, ``above`` or ``below`` (a miss, and on which side), or ``–`` (no value or bounds)."""
     if not (np.isfinite(value) and np.isfinite(low) and np.isfinite(high)):
@@ -147,7 +136,7 @@ def _fmt(value: float, days: bool = False) -> str:
 def _row(rows: pd.DataFrame, target: Target) -> dict:
     sim = _SIMULATED_NAME.get(target.variable, target.variable)
     real = target.real if target.real is not None else _value(rows, "real", target.statistic, target.variable)
-    low, high, kind = bounds(target, real)
+    low, high, kind = target_bounds(target, real)
     v1, v2 = (_value(rows, w, target.statistic, sim) for w in ("v1", "v2"))
     n_real = _n(rows, "real", target.statistic, target.variable)
     days = "[d]" in target.statistic
