@@ -85,7 +85,8 @@ def test_nowcast_and_memory_variants(built_book):
 
 def test_lightgbm_per_history_scored_and_timed(built_book):
     trees = runs.read_runs(PROFILE, method="lightgbm")
-    assert {history_name(_data_cfg(i)) for i in trees["run_id"].unique()} == set(LADDER_HISTORIES)
+    own = history_name(get_profile(PROFILE).data)
+    assert {history_name(_data_cfg(i)) for i in trees["run_id"].unique()} == set(LADDER_HISTORIES) | {own}
     assert set(trees["split"]) == {"val", "test"}
     timings = runs.read_timings(PROFILE)
     assert set(trees["run_id"]) <= set(timings.loc[timings["runtime"] == "lightgbm", "run_id"])

@@ -342,7 +342,8 @@ def run_matrix(profile: str, device: str | None = None, stages: tuple[str, ...] 
         atomic_write_json(results_dir(profile) / "ladder.json", records)
         ids += [i for r in records for i in r["run_ids"]]
     if "trees" in stages:
-        ids += [run_tree(open_workspace(profile, ws.device, history=h)) for h in LADDER_HISTORIES]
+        histories = dict.fromkeys((ws.history, *LADDER_HISTORIES))  # the comparison's own, then the ladder's
+        ids += [run_tree(open_workspace(profile, ws.device, history=h)) for h in histories]
     if "final" in stages:
         ids += run_final(ws, selection)
     if "controls" in stages:
