@@ -10,7 +10,7 @@ import pytest
 import report_fakes as fake
 
 from ecodistill.config import DataConfig, get_profile, to_dict
-from ecodistill.data.realism import TARGETS, factor_two
+from ecodistill.data.realism import EXCURSION, TARGETS, factor_two
 from ecodistill.report import frames, uses
 from ecodistill.report import realism as R
 
@@ -130,6 +130,30 @@ def test_further_statistics_use_the_factor_of_two_rule():
     table = R.further_table("cpu", _realism_rows())
     row = table[table["variable"] == "tp"].iloc[0]
     assert row["within × 2 of real? v1 → v2"] == "– → above"
+
+
+def test_values_outside_the_domain_are_stated_not_tabled():
+    rows = _realism_rows()
+    assert "outside" not in R.realism_summary("cpu", rows)["misses_text"]
+    extra = pd.DataFrame([("v2", "newhash", EXCURSION, "z500", 2.3e-5, 372),
+                          ("v1", "oldhash", EXCURSION, "tcwv", 6e-8, 1)], columns=rows.columns)
+    rows = pd.concat([rows, extra], ignore_index=True)
+    text = R.realism_summary("cpu", rows)["misses_text"]
+    assert "z500 2.3e-05 (372 values)" in text and "tcwv" not in text  # the shown world's only
+    assert EXCURSION not in set(R.further_table("cpu", rows)["statistic"])
+
+
+def test_excursion_rows_count_finite_values_outside_the_domain():
+    import xarray as xr
+
+    from ecodistill.experiments.realism import excursion_rows
+
+    z500 = np.full((4, 5), 55000.0)
+    z500[0, 0], z500[1, 1] = 1.0e6, np.nan
+    ds = xr.Dataset({"z500": (("time", "lat"), z500), "t2m": (("time", "lat"), np.full((4, 5), 280.0))})
+    rows = excursion_rows("v2", "hash", ds)
+    assert [(r["variable"], r["n"]) for r in rows] == [("z500", 1)]
+    assert rows[0]["value"] == pytest.approx(1 / 19) and rows[0]["statistic"] == EXCURSION
 
 
 def test_realism_without_results_names_the_command(store):

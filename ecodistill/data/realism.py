@@ -95,6 +95,10 @@ TARGETS = (
 )
 
 
+#: The statistic naming the share of a simulated variable's values outside its physical domain.
+EXCURSION = "share of values outside the physical domain"
+
+
 def factor_two(real: float) -> tuple[float, float]:
     """The ``(low, high)`` range within a factor of 2 of ``real`` (for positive statistics)."""
     return (real / 2, real * 2) if real >= 0 else (real * 2, real / 2)

@@ -26,6 +26,7 @@ from ..config import PROFILES, DataConfig, get_profile
 from ..data import load_dataset, prepare
 from ..data import realism as R
 from ..data.baselines import forecastability
+from ..data.schema import DOMAIN
 from ..data.world import WORLDS, simulate_years_v2
 from ..fluxnet.reader import fluxval_dir, load_fluxval
 from ..utils import atomic_write_text, results_dir, shared_data_dir
@@ -90,6 +91,22 @@ def simulated_rows(profile: str, world: str, sites: pd.DataFrame | None) -> list
             rows.append(_row(world, digest, "e-folding time of daily anomalies [d]", v, np.median(efold), efold.size))
     if world != "v1":
         rows += _land_rows(cfg, ds, digest)
+    return rows + excursion_rows(world, digest, ds)
+
+
+def excursion_rows(world: str, digest: str, ds: xr.Dataset) -> list[dict]:
+    """The share of finite values outside the physical domain the readers check on real files
+    (:data:`~ecodistill.data.schema.DOMAIN`), for each variable that has any: what a real ERA5
+    file with such values would be refused for."""
+    rows = []
+    for name, (low, high) in DOMAIN.items():
+        if name not in ds:
+            continue
+        values = ds[name].values
+        finite = np.isfinite(values)
+        outside = int((finite & ((values < low) | (values > high))).sum())
+        if outside:
+            rows.append(_row(world, digest, R.EXCURSION, name, outside / finite.sum(), outside))
     return rows
 
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..data.realism import TARGETS, Target, factor_two, target_bounds
+from ..data.realism import EXCURSION, TARGETS, Target, factor_two, target_bounds
 from ..utils import repo_root
 from .frames import empty_table, labelled
 
@@ -188,7 +188,7 @@ def further_table(profile: str, rows: pd.DataFrame | None = None) -> pd.DataFram
     sim = rows[rows["source"].isin(["v1", "v2"])][["statistic", "variable"]].drop_duplicates()
     out = []
     for statistic, variable in sim.itertuples(index=False):
-        if (statistic, variable) in listed:
+        if (statistic, variable) in listed or statistic == EXCURSION:  # excursions: excursions_text
             continue
         real = _value(rows, "real", statistic, variable)
         v1, v2 = (_value(rows, w, statistic, variable) for w in ("v1", "v2"))
@@ -227,9 +227,22 @@ def realism_summary(profile: str, rows: pd.DataFrame | None = None) -> dict[str,
     parts = [f"{r['variable']}, {r['statistic']}: {_fmt(r['_v2'])} against {r['target']} — {bias_text(r)}"
              for _, r in missed.iterrows()]
     text = ("; ".join(parts) + ".") if parts else "the new world is within every target."
+    text += excursions_text(rows)
     return {"n_targets": len(frame), "n_within_v2": int((frame["_verdict_v2"] == "yes").sum()),
             "n_within_v1": int(judged_v1["within target? v1 → v2"].str.startswith("yes").sum()),
             "n_v1": len(judged_v1), "misses_text": text}
+
+
+def excursions_text(rows: pd.DataFrame, world: str = "v2") -> str:
+    """A sentence on the rare simulated values outside the physical domain (realism.csv's
+    :data:`~ecodistill.data.realism.EXCURSION` rows of ``world``), or ``""`` when there are none."""
+    hit = rows[(rows["source"] == world) & (rows["statistic"] == EXCURSION)]
+    if hit.empty:
+        return ""
+    parts = [f"{r.variable} {r.value:.1e} ({int(r.n)} values)" for r in hit.itertuples()]
+    return (f" The {world} weather also leaves its physical domain, rarely: {', '.join(parts)} of all values lie "
+            "outside the range the readers accept in a real ERA5 file (they are kept; a real file with such "
+            "values would be refused).")
 
 
 def world_hashes(rows: pd.DataFrame) -> dict[str, str]:
