@@ -527,6 +527,13 @@ def test_limitations_say_how_each_teacher_was_tuned():
     assert report.caveats.teacher_tuning_text(get_profile("cpu"), {}) == ""
     chosen = report.caveats.teacher_tuning_text(get_profile("cpu"), {"candidates": [{"kind": "adapted"}, {"kind": "scratch"}]})
     assert chosen.startswith("**Teacher tuning.** The teacher is the best validated of 2 candidates (adapted, scratch)")
+    assert "edge of its grid" not in chosen
+    searches = {"long": {"scratch_lr": {"best": 16.0, "interior": False, "scores": dict.fromkeys("12345", 1.0)},
+                         "adapted_lr": {"best": 1.0, "interior": True, "scores": dict.fromkeys("123", 1.0)}}}
+    edge = report.caveats.teacher_tuning_text(get_profile("cpu"), {"candidates": [{"kind": "adapted"}],
+                                                                    "histories": searches})
+    assert "edge of its grid for the scratch teacher's at history long (best x16, 5 rates tried)" in edge
+    assert "adapted teacher's" not in edge
     lines = report.caveats.limitations("cpu", get_profile("cpu"), record, 2e6)
     assert sum(line.startswith("**Teacher tuning.**") for line in lines) == 1
 

@@ -49,6 +49,23 @@ def sweep_text(sweep: pd.DataFrame | None, chosen_alpha: float | None) -> str:
             f"(seed 0). A joint search of alpha and learning rate could tune the distilled arm further.")
 
 
+def edge_searches_text(record: dict | None) -> str:
+    """Which teacher learning-rate searches of the record stopped with their best rate at the
+    edge of the grid (``histories.<history>.<kind>_lr.interior`` false), or ``""``."""
+    edges = []
+    for history, entry in sorted(((record or {}).get("histories") or {}).items()):
+        for key, search in sorted(entry.items()):
+            if key.endswith("_lr") and isinstance(search, dict) and search.get("scores") \
+                    and not search.get("interior", True):
+                kind = key[:-len("_lr")]
+                edges.append(f"the {kind} teacher's at history {history} (best x{float(search['best']):g}, "
+                             f"{len(search['scores'])} rates tried)")
+    if not edges:
+        return ""
+    return (f" The learning-rate search stopped at the edge of its grid for {'; '.join(edges)}: the widening "
+            "limit was reached, so a rate beyond the grid may validate better.")
+
+
 def teacher_tuning_text(cfg, record: dict | None) -> str:
     """How each teacher was tuned: the from-scratch teacher's learning-rate search (from the
     teacher record) against the adaptation's fixed settings (from the profile); empty before
@@ -58,7 +75,7 @@ def teacher_tuning_text(cfg, record: dict | None) -> str:
         kinds = sorted({str(c.get("kind", c.get("name"))) for c in candidates})
         return (f"**Teacher tuning.** The teacher is the best validated of {len(candidates)} candidates "
                 f"({', '.join(kinds)}), each with its learning rate and length searched; every candidate is one "
-                "run, so which one wins can turn on a seed.")
+                "run, so which one wins can turn on a seed." + edge_searches_text(record))
     search = (record or {}).get("scratch_lr") or {}
     if not search.get("scores"):
         return ""
