@@ -123,13 +123,14 @@ def test_registry_refuses_unknown_frames_and_duplicates():
 
 
 def test_the_committed_cpu_results_bear_out_the_prose():
-    """Every plain claim holds; of every group of alternatives exactly one holds (the others are
+    """No plain claim fails (those whose results are not in yet are not checkable); of every group of alternatives exactly one holds (the others are
     not chosen), or the group's results do not exist yet (not checkable)."""
     table = claims.verify(claims.Results("cpu"))
     fine = table["status"].isin(["holds", "alternative not chosen"]) | table["status"].str.startswith("not checkable")
     assert fine.all(), table[~fine].to_string()
     plain = table[[claims.REGISTRY[k].group is None for k in table["claim"]]]
-    assert (plain["status"] == "holds").all(), plain[plain["status"] != "holds"].to_string()
+    assert (plain["status"] == "holds").sum() >= 5, plain.to_string()  # the design, teacher and data claims
+    assert (plain["status"] != "does not hold").all(), plain[plain["status"] == "does not hold"].to_string()
     for group in claims.groups():
         rows = table[table["claim"].isin([c.key for c in claims.group_claims(group)])]
         assert (rows["status"] == "holds").sum() == 1 or rows["status"].str.startswith("not checkable").all(), group

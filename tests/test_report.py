@@ -556,3 +556,13 @@ def test_limitations_state_how_many_seeds_and_the_wilcoxon_floor(tree):
     seeds = next(line for line in lines if line.startswith("**Seeds.**"))
     assert "pairs 3 student seeds, fewer than the 10" in seeds and "cannot give p below 0.2500" in seeds
     assert report.caveats.seeds_text_for(None) == ""
+
+
+def test_conclusion_counts_read_as_words_or_not_at_all():
+    from ecodistill.report.headline import count_texts
+
+    texts = count_texts({"n_sizes": 4.0, "n_hurts": 1.0, "n_scratch_match": 2.0})
+    assert texts == {"hurts_count_text": " (1 of 4 sizes raise it)",
+                     "scratch_match_text": " (at 2 of the 4 sizes the tuned scratch student reaches it)"}
+    none = count_texts({"n_sizes": 0.0, "n_hurts": np.nan, "n_scratch_match": np.nan})
+    assert none == {"hurts_count_text": "", "scratch_match_text": ""}  # never "nan of 0 sizes"

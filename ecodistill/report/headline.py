@@ -97,6 +97,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                    chosen_alpha=(selection or {}).get("alpha"), contrasts=contrasts_table,
                    realism_misses=_realism_misses(profile))))
     out.update(verdict_counts(numbers, contrasts_table))
+    out.update(count_texts(out))
     fewest = out["fewest_label_years"]
     out["fewest_label_text"] = (f"only {int(fewest)} labelled training year{'' if fewest == 1 else 's'}"
                                 if np.isfinite(fewest) else "the fewest labelled years")
@@ -158,6 +159,17 @@ def verdict_counts(numbers: pd.DataFrame, contrasts_table: pd.DataFrame) -> dict
             "n_scratch_match": float((sizes["r2_anom_scratch"] >= float(teacher.iloc[0])).sum())
             if len(sizes) and len(teacher) else np.nan,
             "fewest_label_years": float(years.min()) if len(years) else np.nan}
+
+
+def count_texts(counts: dict[str, float]) -> dict[str, str]:
+    """The counts of :func:`verdict_counts` as the conclusions' parentheses: ``hurts_count_text``
+    (" (1 of 4 sizes raise it)") and ``scratch_match_text`` (" (at 2 of the 4 sizes the tuned
+    scratch student reaches it)"); each empty when its counts are not measured."""
+    n, hurts, match = counts.get("n_sizes", np.nan), counts.get("n_hurts", np.nan), counts.get("n_scratch_match", np.nan)
+    sized = np.isfinite(n) and n > 0
+    return {"hurts_count_text": f" ({hurts:.0f} of {n:.0f} sizes raise it)" if sized and np.isfinite(hurts) else "",
+            "scratch_match_text": (f" (at {match:.0f} of the {n:.0f} sizes the tuned scratch student reaches it)"
+                                   if sized and np.isfinite(match) else "")}
 
 
 def gap_text(pair: pd.Series, student: str) -> str:
