@@ -566,3 +566,23 @@ def test_conclusion_counts_read_as_words_or_not_at_all():
                      "scratch_match_text": " (at 2 of the 4 sizes the tuned scratch student reaches it)"}
     none = count_texts({"n_sizes": 0.0, "n_hurts": np.nan, "n_scratch_match": np.nan})
     assert none == {"hurts_count_text": "", "scratch_match_text": ""}  # never "nan of 0 sizes"
+
+
+def test_teacher_lr_search_reads_both_candidates_of_the_chosen_history():
+    from ecodistill.report.pretraining import teacher_lr_search
+
+    search = lambda best, interior, keys: {"best": best, "interior": interior,  # noqa: E731
+                                           "scores": {k: 1.0 / float(k) for k in keys}}
+    record = {"run_id": "teacher-afno_pretrained-a", "candidates": [{"run_id": "teacher-afno_pretrained-a",
+                                                                       "history": "long"}],
+              "histories": {"today": {"scratch_lr": search(2.0, True, ["1", "2", "4"])},
+                            "long": {"adapted_lr": search(8.0, False, ["2", "4", "8"]),
+                                     "scratch_lr": search(16.0, False, ["4", "8", "16"])}}}
+    table = teacher_lr_search(record, "cpu")
+    assert len(table) == 6 and set(table["teacher"]) == {"pre-trained, adapted", "from scratch"}
+    chosen = table[table["chosen"] == "yes"].set_index("teacher")["learning rate (× base)"].to_dict()
+    assert chosen == {"pre-trained, adapted": 8.0, "from scratch": 16.0}
+    assert sorted(table.attrs["edge"]) == ["adapted", "scratch"]
+    legacy = teacher_lr_search({"scratch_lr": search(4.0, True, ["2", "4", "8"])}, "cpu")
+    assert set(legacy["teacher"]) == {"from scratch"} and legacy.attrs["edge"] == []
+    assert teacher_lr_search(None, "cpu").empty

@@ -34,7 +34,7 @@ BUILDERS = {
     "contrasts": (report.contrasts, MATRIX),
     "summary_table": (lambda frame: report.summary_table(report.student_table(frame),
                                                          report.paired_comparison(frame)), MATRIX),
-    "scratch_teacher_search": (lambda frame: report.scratch_teacher_search(None, PROFILE), TEACHER),
+    "teacher_lr_search": (lambda frame: report.teacher_lr_search(None, PROFILE), TEACHER),
     "biome_table": (lambda frame: report.biome_table(frame, "afno_s"), MATRIX),
     "headroom_table": (report.headroom_table, HEADROOM),
     "teacher_skill": (report.teacher_skill, TEACHER),

@@ -127,6 +127,7 @@ from .selection import (
     tuned_val_rmse,
 )
 from .summary import FORMATS, Table, fmt, fmt_diff, fmt_dr2, show_table, summary_numbers, summary_table
+from .pretraining import teacher_lr_search
 from .teacher import (
     TEACHER_MODELS,
     adaptation_verdict,
@@ -135,7 +136,6 @@ from .teacher import (
     headroom_shown,
     headroom_table,
     input_channel_count,
-    scratch_teacher_search,
     teacher_biomes,
     teacher_frame,
     teacher_headline,
@@ -287,7 +287,7 @@ __all__ = [
     "run_history",
     "run_metrics",
     "run_provenance",
-    "scratch_teacher_search",
+    "teacher_lr_search",
     "seeds_text",
     "select_variant",
     "selected_settings",

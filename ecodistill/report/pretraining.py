@@ -216,3 +216,41 @@ def training_curves(profile: str, record: dict | None) -> dict[str, list]:
         if kind == "adapted" and history.get("pretrain"):
             out["pretrain"] = list(history["pretrain"])
     return out
+
+
+def lr_searches(record: dict | None) -> dict[str, dict]:
+    """The teacher record's learning-rate searches by kind (``adapted``, ``scratch``): those of
+    the chosen teacher's history (``histories.<history>.<kind>_lr``), or an older record's
+    ``scratch_lr``; each ``{"best", "interior", "scores": {multiple: best val MSE}}``."""
+    record = record or {}
+    own = next((c.get("history") for c in record.get("candidates") or [] if c.get("run_id") == record.get("run_id")),
+               None)
+    histories = record.get("histories") or {}
+    entry = histories.get(own) or (next(iter(histories.values())) if len(histories) == 1 else {})
+    found = {kind: entry[f"{kind}_lr"] for kind in ("adapted", "scratch") if (entry.get(f"{kind}_lr") or {}).get("scores")}
+    if not found and (record.get("scratch_lr") or {}).get("scores"):
+        found = {"scratch": record["scratch_lr"]}
+    return found
+
+
+#: Columns of :func:`teacher_lr_search`.
+LR_SEARCH_COLUMNS = ["teacher", "learning rate (× base)", "validation MSE", "chosen"]
+
+
+def teacher_lr_search(record: dict | None, profile: str | None = None) -> pd.DataFrame:
+    """Every teacher candidate's learning-rate search (:func:`lr_searches`): one row per trial
+    with the kind, the multiple of the adaptation rate, the trial's best validation MSE and
+    whether it was chosen; ``attrs["edge"]`` lists the kinds whose best rate lies at the edge of
+    the grid. No rows without a search."""
+    missing = no_teacher_message(profile or "<profile>", "teacher learning-rate search")
+    searches = lr_searches(record)
+    rows = [{"teacher": "pre-trained, adapted" if kind == "adapted" else "from scratch",
+             "learning rate (× base)": float(m), "validation MSE": float(v),
+             "chosen": "yes" if np.isclose(float(m), float(search["best"])) else ""}
+            for kind, search in searches.items() for m, v in search["scores"].items()]
+    if not rows:
+        return empty_table(LR_SEARCH_COLUMNS, missing)
+    out = pd.DataFrame(rows, columns=LR_SEARCH_COLUMNS).sort_values(["teacher", "learning rate (× base)"])
+    out = labelled(out.reset_index(drop=True), missing)
+    out.attrs["edge"] = [kind for kind, search in searches.items() if not search.get("interior", True)]
+    return out

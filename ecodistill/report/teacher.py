@@ -207,23 +207,6 @@ def teacher_skill(frame: pd.DataFrame, record: dict | None = None,
     return labelled(out.loc[rank.sort_values().index].reset_index(drop=True), missing)
 
 
-def scratch_teacher_search(record: dict | None, profile: str | None = None) -> pd.DataFrame:
-    """The from-scratch teacher's learning-rate search (``teacher.json``'s ``scratch_lr``):
-    ``lr_scale`` (multiple of the adaptation rate), ``val_loss`` (best validation MSE of that
-    run), ``chosen``; ``attrs["interior"]`` says whether the best rate has neighbours on both
-    sides. No rows without a search."""
-    search = (record or {}).get("scratch_lr") or {}
-    missing = no_teacher_message(profile or "<profile>", "scratch-teacher search")
-    if not search.get("scores"):
-        return empty_table(["lr_scale", "val_loss", "chosen"], missing)
-    out = pd.DataFrame({"lr_scale": [float(k) for k in search["scores"]],
-                        "val_loss": list(search["scores"].values())}).sort_values("lr_scale")
-    out["chosen"] = np.isclose(out["lr_scale"], float(search["best"]))
-    out = labelled(out.reset_index(drop=True), missing)
-    out.attrs["interior"] = bool(search.get("interior"))
-    return out
-
-
 def teacher_biomes(frame: pd.DataFrame, metric: str = "r2_anom",
                    record: dict | None = None) -> pd.DataFrame:
     """Test ``metric`` per biome (rows) of the adapted teacher and the tuned from-scratch
