@@ -586,3 +586,18 @@ def test_teacher_lr_search_reads_both_candidates_of_the_chosen_history():
     legacy = teacher_lr_search({"scratch_lr": search(4.0, True, ["2", "4", "8"])}, "cpu")
     assert set(legacy["teacher"]) == {"from scratch"} and legacy.attrs["edge"] == []
     assert teacher_lr_search(None, "cpu").empty
+
+
+def test_the_real_grid_table_shows_only_the_newest_bench_run():
+    from ecodistill.report.timings import grid_timings
+
+    def rows(run_id, models):
+        return [{"run_id": run_id, "model": m, "kind": "teacher" if m == "teacher" else "student",
+                 "n_params": 1, "flops_per_map": 1.0, "runtime": "torch", "dtype": "fp32", "threads": 1,
+                 "median_ms": 1.0, "p90_ms": 1.0, "n": 20, "grid": grid} for m in models]
+
+    grid = "720x1440"
+    t = pd.DataFrame(rows("bench-old", ["teacher", "mlp_s"]) + rows("bench-new", ["teacher", "mlp_xs"])
+                     + [{**rows("bench-other", ["teacher"])[0], "grid": "32x64"}])
+    table = grid_timings(t, grid)
+    assert set(table["run_id"]) == {"bench-new"} and set(table["model"]) == {"teacher", "mlp_xs"}

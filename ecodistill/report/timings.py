@@ -98,10 +98,11 @@ def speedups(t: pd.DataFrame, threads: int = 1, teacher: str = "teacher") -> pd.
 
 
 def grid_timings(t_all: pd.DataFrame, grid: str = "720x1440") -> pd.DataFrame:
-    """Every timing row measured on ``grid`` (chapter 5's real-grid section)."""
+    """The timing rows of the newest bench run on ``grid`` (:func:`latest_run`; chapter 5's
+    real-grid section): older runs timed the architectures of an older configuration."""
     columns = ["run_id", "model", "kind", "n_params", "flops_per_map", "runtime", "dtype",
                "threads", "median_ms", "p90_ms", "n"]
-    out = t_all[t_all["grid"] == grid][columns].reset_index(drop=True)
+    out = latest_run(t_all, grid)[columns].reset_index(drop=True)
     out.attrs["missing"] = (f"no {grid} timings at this profile yet — the command is in the appendix "
                             "(commands that make the results)")
     return out
