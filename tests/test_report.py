@@ -601,3 +601,16 @@ def test_the_real_grid_table_shows_only_the_newest_bench_run():
                      + [{**rows("bench-other", ["teacher"])[0], "grid": "32x64"}])
     table = grid_timings(t, grid)
     assert set(table["run_id"]) == {"bench-new"} and set(table["model"]) == {"teacher", "mlp_xs"}
+
+
+def test_an_arm64_check_of_other_students_says_so():
+    from ecodistill.data.prepare import input_channel_names
+    from ecodistill.report.timings import arm64_staleness
+
+    cfg = get_profile("cpu")
+    now = {"in_chans": len(input_channel_names(cfg.data)), "models": [{"model": s.name} for s in cfg.students]}
+    assert arm64_staleness("cpu", now) == ""
+    old = {"in_chans": 40, "models": [{"model": "mlp_s"}]}
+    text = arm64_staleness("cpu", old)
+    assert "earlier configuration's students (mlp_s, 40 input channels)" in text
+    assert "bash scripts/arm64_check.sh cpu" in text

@@ -388,8 +388,24 @@ def arm64_table(profile: str) -> pd.DataFrame:
                              "dot_insns_per_map": r.get("dot_insns_per_map", np.nan),
                              "guest_onnxruntime": r.get("guest", {}).get("onnxruntime", "")})
     out = pd.DataFrame(rows, columns=ARM64_COLUMNS)
-    out.attrs.update(missing=missing, note=f"{check['qemu']}; {check['note']}")
+    out.attrs.update(missing=missing, note=f"{check['qemu']}; {check['note']}" + arm64_staleness(profile, check))
     return out
+
+
+def arm64_staleness(profile: str, check: dict) -> str:
+    """A clause saying that the ARM64 check ran on other students or input channels than the
+    profile has now (``""`` when it matches): the check is a separate, manual script."""
+    from ..data.prepare import input_channel_names
+
+    cfg = get_profile(profile)
+    students = {s.name for s in cfg.students}
+    checked = {m["model"] for m in check["models"]}
+    channels = len(input_channel_names(cfg.data))
+    if checked <= students and check.get("in_chans") in (None, channels):
+        return ""
+    return (f"; this check ran on an earlier configuration's students ({', '.join(sorted(checked))}, "
+            f"{check.get('in_chans')} input channels) and not yet on this profile's "
+            f"({', '.join(sorted(students))}, {channels} channels): rerun bash scripts/arm64_check.sh {profile}")
 
 
 def short_error(message: str) -> str:
