@@ -207,3 +207,18 @@ def test_old_world_is_read_from_its_snapshot(tree):
     (folder / "teacher" / "teacher.json").unlink()  # the newer world's protocol replaced it
     old = goals.world_results(fake.PROFILE, "v1", n_boot=50)
     assert old["record"]["run_id"] == record["run_id"] and len(old["ladder"])
+
+
+def test_study_status_names_the_stages_with_and_without_results():
+    probe = pd.DataFrame({"variant": ["land"], "r2_test": [0.9]})
+    partial = claims.Results("cpu", record={"run_id": "t"}, probe=probe, realism=pd.DataFrame(),
+                             ladder=pd.DataFrame(), numbers=pd.DataFrame(), contrasts=pd.DataFrame(),
+                             privileged=pd.DataFrame(), nowcast=pd.DataFrame(), memory=pd.DataFrame(),
+                             old={})
+    text = discussion.study_status(partial)
+    assert "results for the teacher choice and the probe of pre-training, and not yet for the realism check" in text
+    assert text.count(" and ") >= 2 and "Old world" not in text
+    frames_ = {name: probe for _, name in discussion.STUDY_STAGES if name != "record"}
+    complete = claims.Results("cpu", record={"run_id": "t"}, old={"v1": True}, **frames_)
+    assert discussion.study_status(complete).startswith("Every stage of the study has results at the cpu profile.")
+    assert "Old world, new world" in discussion.study_status(complete)

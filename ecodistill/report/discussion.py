@@ -277,6 +277,34 @@ def pretrain_unmeasured(r: Results) -> bool:
     return _best_candidate(r) is None
 
 
+#: The stages of the study whose results the authored prose reads, with the frame that holds them.
+STUDY_STAGES = (("the teacher choice", "record"), ("the probe of pre-training", "probe"),
+                ("the realism check", "realism"), ("the headroom ladder", "ladder"),
+                ("the main comparison", "numbers"), ("the controls", "contrasts"),
+                ("the privileged-information case", "privileged"), ("the nowcast", "nowcast"),
+                ("memory at one size", "memory"))
+
+
+def _listed(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def study_status(r: Results) -> str:
+    """Which stages of the study have results in this build and which do not yet (a sentence
+    the conclusions and the Discussion open with while a study is incomplete)."""
+    done = [name for name, frame in STUDY_STAGES if r.has(frame)]
+    todo = [name for name, frame in STUDY_STAGES if not r.has(frame)]
+    old = (" The first world's verdicts, beside the realistic world's, are in chapter 4 (Old world, new world)."
+           if r.has("old") else "")
+    if not todo:
+        return f"Every stage of the study has results at the {r.profile} profile.{old}"
+    have = f"results for {_listed(done)}" if done else "no results yet"
+    return (f"This build is of a study in progress: at the {r.profile} profile it has {have}, and not yet for "
+            f"{_listed(todo)}. Each sentence that needs a missing stage says so in brackets; the commands that "
+            f"make them are in the appendix.{old}")
+
+
 # ---- the glue ----------------------------------------------------------------------------
 
 DISCUSSION_GROUPS = ("disc_ladder", "disc_memory", "disc_main", "disc_busbridge", "disc_scarce", "disc_same_label",
@@ -292,10 +320,8 @@ def discussion_texts(r: Results, missing: str = "") -> dict[str, str]:
     from .ladder import ladder_numbers
     from .realism import read_realism, realism_summary
 
-    missing = missing or f"[not measured yet at the {r.profile} profile: run python -m ecodistill matrix " \
-                         f"--profile {r.profile}]"
-    special = {"disc_probe": f"[not measured yet at the {r.profile} profile: run python -m ecodistill probe "
-                             f"--profile {r.profile}]"}
+    missing = missing or f"[not yet run at the {r.profile} profile]"
+    special = {"disc_probe": f"[no probe yet at the {r.profile} profile]"}
     out = {g: chosen_text(r, g, special.get(g, missing)) for g in groups()}  # the Discussion's and the conclusions'
     out["disc_ladder_numbers"] = ladder_numbers(r["verdicts"])
     g = _gains(r) if r.has("ladder") else None
@@ -303,6 +329,7 @@ def discussion_texts(r: Results, missing: str = "") -> dict[str, str]:
     out["disc_gains"] = ("" if g is None else
                          f" (memory adds {signed(g[0])} in anomaly R² at the largest size every history has, the "
                          f"range of sizes {signed(g[1])} at the main comparison's history)")
+    out["study_status"] = study_status(r)
     out["disc_goals"] = "\n".join(f"- {s}" for s in goal_sentences(goal_table(r)))
     out["disc_realism_misses"] = realism_summary(r.profile, read_realism(r.profile))["misses_text"]
     cfg = get_profile(r.profile)
