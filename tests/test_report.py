@@ -614,3 +614,8 @@ def test_an_arm64_check_of_other_students_says_so():
     text = arm64_staleness("cpu", old)
     assert "earlier configuration's students (mlp_s, 40 input channels)" in text
     assert "bash scripts/arm64_check.sh cpu" in text
+
+
+def test_interval_method_before_any_pair_names_the_design():
+    text = report.interval_method(pd.DataFrame())
+    assert text.startswith("95% percentile interval of a two-way cluster bootstrap") and "none computed yet" in text

@@ -109,7 +109,8 @@ def interval_method(table: pd.DataFrame, n_boot: int = 2000) -> str:
     """How the 95% intervals of ``table`` (:func:`paired_comparison`, :func:`contrasts`) were
     computed, for the sentence or caption beside them."""
     if table is None or table.empty or "n_blocks" not in table:
-        return "no intervals computed"
+        return (f"95% percentile interval of a two-way cluster bootstrap over seeds and biomes ({n_boot} "
+                "replicates; none computed yet: no paired runs)")
     blocks = sorted({int(b) for b in table["n_blocks"]})
     seeds = sorted({int(n) for n in table["n_pairs"]})
     seed_text = "/".join(map(str, seeds))
