@@ -106,7 +106,8 @@ def test_text_and_numbers_without_results(frame):
     assert report.host_text(PROFILE, "32x64", _timings()).startswith(f"no {PROFILE} timings yet")
     head = report.headline(frame, get_profile(PROFILE))
     assert head["verdict_sizes"].endswith(MATRIX) and "No student results" in head["abstract"]
-    assert head["findings_sizes"] == "- none" and "Limitations" not in head["limitations"]
+    assert head["findings_sizes"] == f"- not yet run at the {PROFILE} profile (run python -m ecodistill matrix --profile {PROFILE})"
+    assert head["findings_controls"] == head["findings_sizes"] and "Limitations" not in head["limitations"]
     goals = report.speed_targets(PROFILE, report.timing_table(PROFILE, _timings()), _timings())
     assert goals["value"].iloc[0] == "n/a" and BENCH in goals["met"].iloc[0]
     assert report.int8_texts(report.int8_effect(_timings())) == ("n/a", "no model (no int8 timings)")

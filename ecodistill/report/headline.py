@@ -64,6 +64,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
 
     profile, student = cfg.profile, cfg.headline_student
     none = no_results_message(profile)
+    not_run = f"not yet run at the {profile} profile ({none.split(' — ')[-1]})" if " — " in none else none
     out: dict[str, Any] = dict.fromkeys(NUMBERS, float("nan"))
     table = student_table(frame) if table is None else table
     pairs = paired_comparison(frame, selection, n_boot) if pairs is None else pairs
@@ -85,10 +86,12 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
                profile_note=findings.profile_note(profile, teacher_params),
                abstract=findings.abstract(profile, cfg, numbers, contrasts_table, teacher_params, n_seeds,
                                           stronger=stronger),
-               findings_sizes=findings.bullets(findings.size_findings(numbers)),
-               findings_spread=findings.bullets(findings.spread_findings(pairs) if len(pairs) else []),
-               findings_controls=findings.bullets(findings.control_findings(contrasts_table, student)),
-               findings_budget=findings.bullets(findings.budget_findings(contrasts_table, all_years)),
+               findings_sizes=findings.bullets(findings.size_findings(numbers) if len(numbers) else [not_run]),
+               findings_spread=findings.bullets(findings.spread_findings(pairs) if len(pairs) else [not_run]),
+               findings_controls=findings.bullets(findings.control_findings(contrasts_table, student)
+                                                  if len(contrasts_table) else [not_run]),
+               findings_budget=findings.bullets(findings.budget_findings(contrasts_table, all_years)
+                                                if len(contrasts_table) else [not_run]),
                finding_speed=findings.speed_finding(numbers),
                finding_teacher=" ".join(filter(None, [findings.teacher_finding(numbers), stronger])) or none,
                retained_finding=findings.retained_finding(table, student, s_clim) or none,
