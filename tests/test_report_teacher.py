@@ -125,10 +125,17 @@ def test_run_helpers(store):
     maps = report.stored_maps(PROFILE, {"teacher": record["run_id"], "other": "nope-123"})
     assert list(maps) == ["teacher"] and maps["teacher"].shape == (2, 3)
     assert not report.teacher_predictions_ready(PROFILE)
-    folder = results_dir(PROFILE) / "teacher"
-    for name in ["teacher.json"] + [f"pred_{s}.manifest.json" for s in ("train", "val", "test")]:
+    from ecodistill.experiments.teacher_files import predictions_folder
+
+    folder = predictions_folder(PROFILE, record["run_id"])
+    atomic_write_json(results_dir(PROFILE) / "teacher" / "teacher.json", {"run_id": record["run_id"]})
+    assert not report.teacher_predictions_ready(PROFILE)  # a record, but no predictions
+    for name in [f"pred_{s}.manifest.json" for s in ("train", "val", "test")]:
         atomic_write_json(folder / name, {})
-    assert report.teacher_predictions_ready(PROFILE)
+    assert report.teacher_predictions_ready(PROFILE)  # in the record's teacher's own folder
+    atomic_write_json(results_dir(PROFILE) / "teacher" / "pred_train.manifest.json", {})  # the old flat layout
+    (folder / "pred_test.manifest.json").unlink()
+    assert not report.teacher_predictions_ready(PROFILE)
     assert report.no_teacher_message("full").endswith("gpu-run --budget-s 540 on a GPU")
     assert report.no_teacher_message("cpu", "teacher predictions") == (
         "no cpu teacher predictions yet — run python -m ecodistill train-teacher --profile cpu")

@@ -39,10 +39,14 @@ HEADROOM_METRICS = ("r2_anom", "rmse")
 
 def teacher_predictions_ready(profile: str) -> bool:
     """True when ``results/<profile>/teacher/`` holds the teacher record and the predictions
-    offline distillation reads (the train, val and test manifests)."""
-    folder = results_dir(profile) / "teacher"
-    return (folder / "teacher.json").is_file() and all(
-        (folder / f"pred_{split}.manifest.json").is_file() for split in ("train", "val", "test"))
+    offline distillation reads: the train, val and test manifests in the folder of the record's
+    teacher (``pred_<run_id>/``, :func:`~ecodistill.experiments.teacher_files.predictions_folder`)."""
+    from ..experiments.teacher_files import predictions_folder, teacher_record
+
+    run_id = (teacher_record(profile) or {}).get("run_id")
+    folder = predictions_folder(profile, run_id) if run_id else None
+    return folder is not None and all((folder / f"pred_{split}.manifest.json").is_file()
+                                      for split in ("train", "val", "test"))
 
 
 def teacher_frame(frame: pd.DataFrame, record: dict | None) -> pd.DataFrame:
