@@ -144,3 +144,15 @@ def test_teacher_names_of_a_fair_choice_record():
     names = teacher_models(record)
     assert names["a2"] == TEACHER_MODELS["adapted"] and names["s2"] == TEACHER_MODELS["scratch"]
     assert "a1" not in names and names["b2"] == "teacher (scratch, 1 label year)"
+
+
+def test_the_book_says_what_the_profiles_teacher_is_pretrained_on():
+    from dataclasses import replace
+
+    from ecodistill.config import get_profile
+    from ecodistill.report.pretraining import pretraining_text
+
+    cpu = get_profile("cpu")
+    assert pretraining_text(replace(cpu, pretrain_task="land", land_lead=10)) == \
+        "the atmosphere and the land state 10 days ahead"
+    assert pretraining_text(replace(cpu, pretrain_task="next_day")) == "the next day's weather from today's"

@@ -127,7 +127,7 @@ from .selection import (
     tuned_val_rmse,
 )
 from .summary import FORMATS, Table, fmt, fmt_diff, fmt_dr2, show_table, summary_numbers, summary_table
-from .pretraining import teacher_lr_search
+from .pretraining import pretraining_text, teacher_lr_search
 from .teacher import (
     TEACHER_MODELS,
     adaptation_verdict,
@@ -288,6 +288,7 @@ __all__ = [
     "run_metrics",
     "run_provenance",
     "teacher_lr_search",
+    "pretraining_text",
     "seeds_text",
     "select_variant",
     "selected_settings",

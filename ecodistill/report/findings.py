@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .pretraining import pretraining_text
 from .summary import fmt, fmt_diff, fmt_dr2
 from .text import Markdown, markdown  # noqa: F401  (re-exported: report.findings.markdown)
 
@@ -289,7 +290,7 @@ def abstract(profile: str, cfg, numbers: pd.DataFrame, contrasts: pd.DataFrame,
     sizes = numbers[numbers["student"] != "teacher"]
     head = ("Can a small network distilled from an atmospheric model adapted to vegetation beat "
             "the same network trained from scratch? A FourCastNet-style AFNO teacher, pre-trained "
-            "on next-day weather and adapted to NDVI, is distilled into small AFNO, U-Net and MLP "
+            f"to forecast {pretraining_text(cfg)} and adapted to NDVI, is distilled into small AFNO, U-Net and MLP "
             "students; each is compared seed by seed with the same architecture trained from "
             "scratch, each arm with its own tuned loss and learning rate, equal trial counts and "
             "equal optimizer steps.")

@@ -29,12 +29,19 @@ from .text import no_teacher_message, teacher_command
 PROBE_TARGET = 0.8
 #: What each pre-training variant forecasts.
 VARIANT_TEXT = {"atmosphere": "tomorrow's atmosphere from today's (FourCastNet-faithful: no land state)",
-                "land": "the atmosphere and the land state {lead} days ahead"}
+                "land": "the atmosphere and the land state {lead} days ahead",
+                "next_day": "the next day's weather from today's"}
 PROBE_COLUMNS = ["pre-training", "what it forecasts", "R² pre-trained features", "R² raw inputs",
                  "added by pre-training", "target", "met?"]
 CHOICE_COLUMNS = ["candidate", "learning rate", "length", "validation RMSE", "chosen"]
 CONTRAST_COLUMNS = ["labelled years", "adapted (pre-trained)", "scratch", "Δ anomaly R² (adapted − scratch)",
                     "RMSE adapted", "RMSE scratch"]
+
+
+def pretraining_text(cfg) -> str:
+    """What the profile's teacher is pre-trained to forecast, in words (``RunConfig.pretrain_task``,
+    e.g. "the atmosphere and the land state 10 days ahead")."""
+    return VARIANT_TEXT.get(cfg.pretrain_task, cfg.pretrain_task).format(lead=cfg.land_lead)
 
 
 def probe_command(profile: str) -> str:
