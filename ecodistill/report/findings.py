@@ -203,7 +203,8 @@ def speed_finding(numbers: pd.DataFrame) -> str:
     students = numbers[(numbers["student"] != "teacher") & numbers["speedup"].notna()]
     teacher = numbers[numbers["student"] == "teacher"]
     if students.empty or teacher.empty:
-        return "No latency was measured for these students yet, so no speed-up is stated."
+        return ("No student has both a test skill and a latency yet, so no speed-up is stated beside a skill "
+                "(the latencies of the architectures alone are in the timings chapter).")
     fast = students.loc[students["speedup"].idxmax()]
     best = students.loc[students["r2_anom_distilled"].idxmax()]
     t = teacher.iloc[0]
