@@ -107,10 +107,12 @@ def test_abstract_numbers_are_those_of_the_tables(site: Path):
     assert abstract is not None, "intro.html has no Abstract section"
     glued = abstract.select_one("div.ed-glued")
     assert glued is not None, "the abstract is not the glued, computed one"
-    tables = _soup(site / "generated" / "04_results.html").select("table.ed-table")
+    # the results chapter's tables, and the teacher chapter's (the teacher's size in the profile note)
+    tables = [t for page in ("04_results", "02_teacher")
+              for t in _soup(site / "generated" / f"{page}.html").select("table.ed-table")]
     in_tables = set().union(*(_numbers(t.get_text(" ")) for t in tables))
     missing = _numbers(glued.get_text(" ")) - in_tables
-    assert not missing, f"numbers of the abstract found in no table of chapter 4: {sorted(missing)}"
+    assert not missing, f"numbers of the abstract found in no table of chapters 2 (teacher) or 4: {sorted(missing)}"
 
 
 def _chromium() -> str | None:
