@@ -222,3 +222,11 @@ def test_study_status_names_the_stages_with_and_without_results():
     complete = claims.Results("cpu", record={"run_id": "t"}, old={"v1": True}, **frames_)
     assert discussion.study_status(complete).startswith("Every stage of the study has results at the cpu profile.")
     assert "Old world, new world" in discussion.study_status(complete)
+
+
+def test_lightgbm_goal_before_the_main_comparison_quotes_lightgbm(tree):
+    record, _ = tree
+    before = claims.Results(fake.PROFILE, n_boot=200, record=record, table=pd.DataFrame(columns=["r2_anom_mean"]))
+    goal = goals.lightgbm_goal(before)
+    assert goal["status"] == "not measured"
+    assert goal["text"].startswith("LightGBM reaches 0.700") and "no model of the main comparison" in goal["text"]
