@@ -163,7 +163,7 @@ def test_realism_at_smoke_is_within_its_targets(tmp_path, monkeypatch):
     """The v2 world at smoke meets the literature targets and the FLUXNET ones it was revised
     toward; the misses are those the book states (vegetation against LAI; the one-month ERA5
     statistic, which a 7.5-degree grid cannot resolve)."""
-    from ecodistill.experiments.realism import run_realism
+    from ecodistill.experiments.realism import fluxval_sites, run_realism
 
     monkeypatch.setenv("ECODISTILL_RESULTS", str(tmp_path))
     table = realism.judge(run_realism("smoke", ("v2",)), sources=("v2",))
@@ -172,7 +172,11 @@ def test_realism_at_smoke_is_within_its_targets(tmp_path, monkeypatch):
                 ("monthly variance share outside the seasonal cycle", "vegetation (LAI)"),
                 ("daily lag-1 autocorrelation, one March, British Isles", "t2m")}
     assert set(zip(misses["statistic"], misses["variable"])) <= expected, misses
-    assert table["within_v2"].eq(True).sum() >= 10
+    judged = int(table["within_v2"].notna().sum())
+    assert table["within_v2"].eq(True).sum() >= judged - len(expected)
+    assert judged >= 9  # the literature targets need no real data
+    if fluxval_sites() is not None:  # with ../shared/data, the FLUXNET and ERA5 targets are judged too
+        assert judged == len(table), table
 
 
 #: The v2 world's known excursions beyond the physical domain (the book's Limitations): deep
