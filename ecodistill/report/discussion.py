@@ -293,8 +293,9 @@ def _listed(items: list[str]) -> str:
 def study_status(r: Results) -> str:
     """Which stages of the study have results in this build and which do not yet (a sentence
     the conclusions and the Discussion open with while a study is incomplete)."""
-    done = [name for name, frame in STUDY_STAGES if r.has(frame)]
-    todo = [name for name, frame in STUDY_STAGES if not r.has(frame)]
+    ran = {name: r.has(frame) for name, frame in STUDY_STAGES}
+    done = [name for name, has in ran.items() if has]
+    todo = [name for name, has in ran.items() if not has]
     old = (" The first world's verdicts, beside the realistic world's, are in chapter 4 (Old world, new world)."
            if r.has("old") else "")
     if not todo:

@@ -17,7 +17,7 @@ import pandas as pd
 from .comparison import paired_comparison, student_table
 from .frames import climatology_skill, students, teacher_means, teacher_role_skill
 from .selection import alpha_sweep, budget_check
-from .text import no_results_message, pct, provenance_text, target_check
+from .text import matrix_command, no_results_message, pct, provenance_text, target_check
 
 NUMBERS = ("compression_params", "compression_flops", "student_params", "student_mb",
            "teacher_params", "retained_skill", "retained_skill_scratch", "r2_ratio", "gap_closed",
@@ -64,7 +64,7 @@ def headline(frame: pd.DataFrame, cfg: Any, selection: dict | None = None,
 
     profile, student = cfg.profile, cfg.headline_student
     none = no_results_message(profile)
-    not_run = f"not yet run at the {profile} profile ({none.split(' — ')[-1]})" if " — " in none else none
+    not_run = f"not yet run at the {profile} profile (run {matrix_command(profile)})"
     out: dict[str, Any] = dict.fromkeys(NUMBERS, float("nan"))
     table = student_table(frame) if table is None else table
     pairs = paired_comparison(frame, selection, n_boot) if pairs is None else pairs

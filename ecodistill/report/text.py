@@ -18,9 +18,14 @@ from ..utils import results_dir
 UNKNOWN_PROFILE = "<profile>"
 
 
+def matrix_command(profile: str) -> str:
+    """The command that makes a profile's student results."""
+    return f"python -m ecodistill matrix --profile {profile}"
+
+
 def no_results_message(profile: str) -> str:
     """The line a chapter shows when ``results/<profile>`` holds no student runs yet."""
-    return f"no {profile} results yet — run python -m ecodistill matrix --profile {profile}"
+    return f"no {profile} results yet — run {matrix_command(profile)}"
 
 
 def teacher_command(profile: str) -> str:

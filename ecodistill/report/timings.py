@@ -22,6 +22,7 @@ from ..store import runs
 from ..utils import results_dir
 from .frames import read_current, wide
 from .summary import label
+from .teacher import input_channel_count
 
 
 def no_timings_message(profile: str) -> str:
@@ -395,12 +396,10 @@ def arm64_table(profile: str) -> pd.DataFrame:
 def arm64_staleness(profile: str, check: dict) -> str:
     """A clause saying that the ARM64 check ran on other students or input channels than the
     profile has now (``""`` when it matches): the check is a separate, manual script."""
-    from ..data.prepare import input_channel_names
-
     cfg = get_profile(profile)
     students = {s.name for s in cfg.students}
     checked = {m["model"] for m in check["models"]}
-    channels = len(input_channel_names(cfg.data))
+    channels = input_channel_count(cfg.data)
     if checked <= students and check.get("in_chans") in (None, channels):
         return ""
     return (f"; this check ran on an earlier configuration's students ({', '.join(sorted(checked))}, "
